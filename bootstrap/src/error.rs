@@ -1,0 +1,124 @@
+//! The one error type of `ktx` and the exit codes of the contract (ARCHITECTURE.md section 6).
+//!
+//! Every error carries what it was about (a file, a URL, a command) and ends with a hint that
+//! says what the user can do. `main` prints it as `error: <message>` then `  hint: <hint>`.
+
+use std::path::PathBuf;
+
+/// Exit codes: 0 ok, 1 error, 2 usage, 3 input rejected, 4 feature missing and no input
+/// allowed, 5 integrity check failed.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const REJECTED: i32 = 3;
+    pub const NEEDS_INSTALL: i32 = 4;
+    pub const INTEGRITY: i32 = 5;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    Usage { message: String, hint: String },
+
+    /// The Python side refused the request (bad query, bad model).
+    #[error("{message}")]
+    Rejected { message: String },
+
+    #[error("the {feature} runtime feature is not installed and input is disabled")]
+    NeedsInstall { feature: String, command: String },
+
+    #[error("integrity check failed for {path}: expected sha256 {expected}, found {actual}")]
+    Integrity {
+        path: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("{what}: {path}: {source}")]
+    Io {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+        hint: String,
+    },
+
+    #[error("uv was not found")]
+    UvMissing { searched: String },
+
+    #[error("installing the Python runtime failed: {reason}")]
+    InstallFailed { reason: String, log: PathBuf },
+
+    #[error("{message}")]
+    Other { message: String, hint: String },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage { .. } => exit::USAGE,
+            Error::Rejected { .. } => exit::REJECTED,
+            Error::NeedsInstall { .. } => exit::NEEDS_INSTALL,
+            Error::Integrity { .. } => exit::INTEGRITY,
+            _ => exit::ERROR,
+        }
+    }
+
+    /// What the user can do about it, or nothing when the message says it all.
+    pub fn hint(&self) -> Option<String> {
+        let h = match self {
+            Error::Usage { hint, .. } | Error::Io { hint, .. } | Error::Other { hint, .. } => {
+                hint.clone()
+            }
+            Error::Rejected { .. } => String::new(),
+            Error::NeedsInstall { command, .. } => format!("run: {command}"),
+            Error::Integrity { .. } => "the package is damaged or was tampered with; reinstall @kaelio/ktx (npm cache clean --force, then run it again)".into(),
+            Error::UvMissing { searched } => format!(
+                "ktx needs uv to build its Python runtime (searched: {searched}).\n  \
+                 Get it with `ktx bootstrap` (downloads a pinned, checksum-verified uv), or install it yourself:\n    \
+                 curl -LsSf https://astral.sh/uv/install.sh | sh      (macOS, Linux)\n    \
+                 pip install uv                                       (anywhere with Python)\n  \
+                 or point KTX_UV at a uv executable, then run the command again"
+            ),
+            Error::InstallFailed { log, .. } => format!(
+                "the full log is {}; fix the cause and run `ktx runtime install`, or `ktx runtime doctor` for a diagnosis",
+                log.display()
+            ),
+        };
+        (!h.is_empty()).then_some(h)
+    }
+
+    pub fn io(what: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        let hint = match source.kind() {
+            std::io::ErrorKind::PermissionDenied => format!(
+                "check the permissions of {} or choose another place with --runtime-dir / KTX_RUNTIME_DIR",
+                path.display()
+            ),
+            _ => String::new(),
+        };
+        Error::Io {
+            what: what.into(),
+            path,
+            source,
+            hint,
+        }
+    }
+
+    pub fn other(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Other {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

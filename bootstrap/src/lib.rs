@@ -1,0 +1,31 @@
+//! ktx: the KTX CLI and the manager of the Python runtime behind it.
+//!
+//! Start at `cli` (the command line) and `commands/` (one module per command group). The runtime
+//! manager is `paths` (layout) -> `package` (the npm package's wheel and pins) -> `uv` and
+//! `uv_download` (find or download uv) -> `install` (lock, staging venv, atomic commit of
+//! `manifest`) -> `oneshot` / `daemon` (running ktx-daemon). `error` holds the exit codes.
+
+pub mod atomic;
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod daemon;
+pub mod daemon_state;
+pub mod error;
+pub mod http;
+pub mod index;
+pub mod install;
+pub mod lock;
+pub mod manifest;
+pub mod oneshot;
+pub mod package;
+pub mod paths;
+pub mod progress;
+pub mod prompt;
+pub mod table;
+pub mod targets;
+pub mod uv;
+pub mod uv_download;
+
+/// The version of this CLI, of its npm package and of the wheel it installs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,54 @@
+//! Advisory file locks (flock / LockFileEx through std): released when the `Lock` is dropped or
+//! the process dies, so a killed ktx never leaves a lock behind.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+fn open(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("cannot open the lock file", path, e))
+}
+
+/// Take the lock exclusively, calling `on_wait` once if another process holds it.
+pub fn exclusive(path: &Path, on_wait: impl FnOnce()) -> Result<Lock> {
+    let file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => return Ok(Lock { _file: file }),
+        Err(TryLockError::WouldBlock) => on_wait(),
+        Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", path, e)),
+    }
+    file.lock().map_err(|e| Error::io("cannot lock", path, e))?;
+    Ok(Lock { _file: file })
+}
+
+/// Take the lock exclusively only if nobody holds it.
+pub fn try_exclusive(path: &Path) -> Result<Option<Lock>> {
+    let file = open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(Lock { _file: file })),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", path, e)),
+    }
+}
+
+/// Take the lock shared (many holders; excludes an exclusive holder).
+pub fn shared(path: &Path) -> Result<Lock> {
+    let file = open(path)?;
+    file.lock_shared()
+        .map_err(|e| Error::io("cannot lock", path, e))?;
+    Ok(Lock { _file: file })
+}

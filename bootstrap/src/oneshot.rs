@@ -1,0 +1,78 @@
+//! Running one Python operation: `ktx-daemon <op>` with a JSON request on stdin and a JSON
+//! response on stdout. Exit 3 from ktx-daemon (a refused request) stays exit 3 here.
+
+use crate::error::{Error, Result};
+use crate::manifest::RuntimeManifest;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// The error object ktx-daemon writes on stdout when it fails.
+fn error_message(stdout: &[u8]) -> Option<(String, String)> {
+    let v: Value = serde_json::from_slice(stdout).ok()?;
+    let e = v.get("error")?;
+    Some((
+        e.get("kind")?.as_str()?.to_string(),
+        e.get("message")?.as_str()?.to_string(),
+    ))
+}
+
+pub fn run(m: &RuntimeManifest, op: &str, request: &Value) -> Result<Value> {
+    let mut child = Command::new(&m.daemon)
+        .arg(op)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::other(
+                format!("cannot run {}: {e}", m.daemon),
+                "the runtime looks broken; run `ktx runtime doctor --fix`",
+            )
+        })?;
+    let body = serde_json::to_vec(request).expect("serializable");
+    if let Some(mut stdin) = child.stdin.take() {
+        // A daemon that exits early closes the pipe; its exit status tells the story.
+        let _ = stdin.write_all(&body);
+    }
+    let out = child.wait_with_output().map_err(|e| {
+        Error::other(
+            format!("{} {op} did not finish: {e}", m.daemon),
+            "run `ktx runtime doctor`",
+        )
+    })?;
+    match out.status.code() {
+        Some(0) => serde_json::from_slice(&out.stdout).map_err(|e| {
+            Error::other(
+                format!("ktx-daemon {op} printed something that is not JSON: {e}"),
+                "run `ktx runtime doctor --fix`; if it persists, report it with KTX_DEBUG=1",
+            )
+        }),
+        Some(3) => Err(Error::Rejected {
+            message: error_message(&out.stdout)
+                .map(|(_, m)| m)
+                .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        }),
+        code => {
+            let detail = error_message(&out.stdout)
+                .map(|(_, m)| m)
+                .unwrap_or_else(|| last_line(&out.stderr));
+            Err(Error::other(
+                format!(
+                    "ktx-daemon {op} failed (exit {}): {detail}",
+                    code.map_or("signal".into(), |c| c.to_string())
+                ),
+                "set KTX_DEBUG=1 for the Python traceback, or run `ktx runtime doctor`",
+            ))
+        }
+    }
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}

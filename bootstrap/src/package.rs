@@ -1,0 +1,141 @@
+//! The npm package this `ktx` came in: where it is, and its `python/runtime-manifest.json`
+//! (the bundled wheel's name and sha256, the pinned uv and its per-target digests).
+//!
+//! The launcher (`dist/bin.js`) sets `KTX_PACKAGE_ROOT`; a binary run directly finds the package
+//! from its own path (`<root>/native/<dir>/ktx`).
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub const MANIFEST_PATH: &str = "python/runtime-manifest.json";
+
+/// `python/runtime-manifest.json` in the npm package.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundledManifest {
+    pub version: String,
+    pub wheel: FileDigest,
+    pub uv: UvPin,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileDigest {
+    pub file: String,
+    pub sha256: String,
+}
+
+/// The uv this release pins: its version and, per target triple and per source (`index`,
+/// `github`), the artefact's file name and sha256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UvPin {
+    pub version: String,
+    pub targets: BTreeMap<String, BTreeMap<String, Artefact>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Artefact {
+    pub file: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// A located package.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub root: PathBuf,
+    pub manifest: BundledManifest,
+}
+
+impl Package {
+    /// Find the package: `KTX_PACKAGE_ROOT`, else the directory this binary sits in.
+    pub fn locate() -> Result<Package> {
+        let root = match std::env::var_os("KTX_PACKAGE_ROOT") {
+            Some(r) if !r.is_empty() => PathBuf::from(r),
+            _ => exe_package_root().ok_or_else(|| {
+                Error::other(
+                    "cannot find the bundled Python payload (python/runtime-manifest.json) for this ktx",
+                    "run ktx through the @kaelio/ktx npm package (npx @kaelio/ktx ...), or set KTX_PACKAGE_ROOT to the package directory",
+                )
+            })?,
+        };
+        Package::load(&root)
+    }
+
+    pub fn load(root: &Path) -> Result<Package> {
+        let path = root.join(MANIFEST_PATH);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io("cannot read the package's runtime manifest", &path, e))?;
+        let manifest: BundledManifest = serde_json::from_str(&text).map_err(|e| {
+            Error::other(
+                format!("{} is not a valid runtime manifest: {e}", path.display()),
+                "the package is damaged; reinstall @kaelio/ktx",
+            )
+        })?;
+        Ok(Package {
+            root: root.to_path_buf(),
+            manifest,
+        })
+    }
+
+    pub fn wheel_path(&self) -> PathBuf {
+        self.root.join("python").join(&self.manifest.wheel.file)
+    }
+
+    pub fn demo_dir(&self) -> PathBuf {
+        self.root.join("assets").join("demo")
+    }
+
+    /// Hash the bundled wheel and compare it with the manifest (exit 5 on mismatch).
+    pub fn verify_wheel(&self) -> Result<()> {
+        let path = self.wheel_path();
+        let actual = sha256_file(&path)?;
+        if actual != self.manifest.wheel.sha256 {
+            return Err(Error::Integrity {
+                path: path.display().to_string(),
+                expected: self.manifest.wheel.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn exe_package_root() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    let root = exe.parent()?.parent()?.parent()?;
+    root.join(MANIFEST_PATH)
+        .is_file()
+        .then(|| root.to_path_buf())
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io("cannot open for hashing", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read for hashing", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

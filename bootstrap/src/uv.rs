@@ -1,0 +1,135 @@
+//! Finding uv and running it for the runtime install.
+//!
+//! Order: `KTX_UV` (an explicit choice), `uv` on PATH, then a uv that ktx downloaded itself
+//! (`<root>/tools/uv/<pinned version>/uv`). A uv that is found is used as it is; nothing is
+//! downloaded then.
+//!
+//! What ktx sets for uv and what it leaves to the user (see the README):
+//! - UV_PYTHON_INSTALL_DIR: set to `<root>/python` unless the user set it, so interpreters uv
+//!   downloads for the runtime belong to ktx and `uv python uninstall` cannot break the venv.
+//! - UV_CACHE_DIR, UV_PYTHON_DOWNLOADS, UV_OFFLINE, indexes, uv.toml: left alone, so a corporate
+//!   index, an offline mode or a shared cache configured for uv keeps working for ktx.
+//! - SSL_CERT_FILE: when the user has none but NODE_EXTRA_CA_CERTS (npm's way of trusting a
+//!   TLS-intercepting proxy), uv is told to use the system roots (UV_NATIVE_TLS) so the same
+//!   proxy works for the Python downloads.
+
+use crate::error::{Error, Result};
+use crate::paths::Layout;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UvSource {
+    Env,
+    Path,
+    Downloaded,
+}
+
+impl UvSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            UvSource::Env => "KTX_UV",
+            UvSource::Path => "PATH",
+            UvSource::Downloaded => "downloaded by ktx",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Uv {
+    pub path: PathBuf,
+    pub source: UvSource,
+}
+
+pub fn exe_name() -> &'static str {
+    if cfg!(windows) {
+        "uv.exe"
+    } else {
+        "uv"
+    }
+}
+
+/// Where a uv may be found, in order, without running any of them.
+pub fn locate(layout: &Layout, pinned_version: &str) -> Option<Uv> {
+    if let Some(p) = std::env::var_os("KTX_UV").filter(|v| !v.is_empty()) {
+        return Some(Uv {
+            path: PathBuf::from(p),
+            source: UvSource::Env,
+        });
+    }
+    if let Some(p) = find_on_path(exe_name()) {
+        return Some(Uv {
+            path: p,
+            source: UvSource::Path,
+        });
+    }
+    let downloaded = layout.uv_dir(pinned_version).join(exe_name());
+    downloaded.is_file().then_some(Uv {
+        path: downloaded,
+        source: UvSource::Downloaded,
+    })
+}
+
+/// What `locate` looked at, for the error when nothing was found.
+pub fn searched(layout: &Layout, pinned_version: &str) -> String {
+    format!(
+        "KTX_UV, PATH, {}",
+        layout.uv_dir(pinned_version).join(exe_name()).display()
+    )
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// `uv --version` -> "0.13.9".
+pub fn version(uv: &Path) -> Result<String> {
+    let out = Command::new(uv).arg("--version").output().map_err(|e| {
+        Error::other(
+            format!("cannot run {}: {e}", uv.display()),
+            "point KTX_UV at a working uv, or remove it to let ktx find or download one",
+        )
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)
+        .filter(|_| out.status.success())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::other(
+                format!("{} --version printed {:?}", uv.display(), text.trim()),
+                "point KTX_UV at a working uv",
+            )
+        })
+}
+
+/// A `uv` command with the environment ktx decides on (module docs).
+pub fn command(uv: &Path, layout: &Layout) -> Command {
+    let mut cmd = Command::new(uv);
+    if std::env::var_os("UV_PYTHON_INSTALL_DIR").is_none() {
+        cmd.env("UV_PYTHON_INSTALL_DIR", layout.python_installs());
+    }
+    if std::env::var_os("SSL_CERT_FILE").is_none()
+        && std::env::var_os("NODE_EXTRA_CA_CERTS").is_some()
+        && std::env::var_os("UV_NATIVE_TLS").is_none()
+    {
+        cmd.env("UV_NATIVE_TLS", "1");
+    }
+    cmd.env("UV_NO_PROGRESS", "1").env("NO_COLOR", "1");
+    cmd
+}

@@ -1,0 +1,21 @@
+//! ktx-release: what maintainers and CI run to build, pack and check a KTX release.
+//!
+//! `wheel` (a reproducible wheel of python/, from `pyproject`), `binary` (cargo build of ktx),
+//! `pack` (npm staging + `npm pack` + `verify`), and `uvpin` (the pinned uv and its digests).
+
+pub mod binary;
+pub mod pack;
+pub mod pyproject;
+pub mod uvpin;
+pub mod verify;
+pub mod wheel;
+
+use std::path::PathBuf;
+
+/// The repository this ktx-release was built from.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("release/ sits in the repository")
+        .to_path_buf()
+}

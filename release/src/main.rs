@@ -1,0 +1,167 @@
+//! The `ktx-release` command line.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use ktx_release::{binary, pack, repo_root, verify};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "ktx-release", version, about = "Build, pack and check a KTX release", long_about = None)]
+struct Cli {
+    /// Where artefacts go.
+    #[arg(long, global = true, default_value = "dist")]
+    out: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the reproducible kaelio_ktx wheel from python/ into the output directory.
+    Wheel,
+    /// cargo build --release of the `ktx` binary (host, or --target TRIPLE).
+    Binary {
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Stage and `npm pack` the @kaelio/ktx package, then verify the tarball.
+    Pack {
+        /// A native binary to include, as NPM_DIR=PATH (e.g. linux-x64=target/release/ktx).
+        /// Default: the host's target/release/ktx.
+        #[arg(long = "binary", value_name = "NPM_DIR=PATH")]
+        binaries: Vec<String>,
+        /// Fail unless the github pins of uv can be resolved too (release CI).
+        #[arg(long)]
+        require_github_pins: bool,
+        /// Keep the staged package directory here (a package root tests can use).
+        #[arg(long)]
+        stage_dir: Option<PathBuf>,
+    },
+    /// Verify a packed tarball (files, modes, digests, versions).
+    Verify { tarball: PathBuf },
+    /// The main job: wheel, binary, pack, then verify; prints each step.
+    Check,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    eprintln!("==> {name}");
+    let start = Instant::now();
+    let r = f();
+    match &r {
+        Ok(_) => eprintln!("    {name}: ok ({:.1}s)", start.elapsed().as_secs_f64()),
+        Err(_) => eprintln!("    {name}: FAILED ({:.1}s)", start.elapsed().as_secs_f64()),
+    }
+    r
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let repo = repo_root();
+    let out = if cli.out.is_absolute() {
+        cli.out.clone()
+    } else {
+        repo.join(&cli.out)
+    };
+    match cli.command {
+        Cmd::Wheel => {
+            let w = pack::build_wheel(&repo, &out)?;
+            println!(
+                "{}  sha256={}  files={}",
+                w.path.display(),
+                w.sha256,
+                w.files
+            );
+        }
+        Cmd::Binary { target } => {
+            let b = binary::build(&repo, target.as_deref())?;
+            println!("{}  native/{}", b.path.display(), b.npm_dir);
+        }
+        Cmd::Pack {
+            binaries,
+            require_github_pins,
+            stage_dir,
+        } => {
+            let tgz = do_pack(&repo, &out, &binaries, require_github_pins, stage_dir)?;
+            println!("{}", tgz.display());
+        }
+        Cmd::Verify { tarball } => {
+            let v = verify::verify_tarball(&tarball)?;
+            println!(
+                "{}: ok (version {}, {} files, platforms {})",
+                tarball.display(),
+                v.version,
+                v.files,
+                v.platforms.join(", ")
+            );
+        }
+        Cmd::Check => {
+            let start = Instant::now();
+            step("wheel", || pack::build_wheel(&repo, &out))?;
+            step("binary", || binary::build(&repo, None))?;
+            let tgz = step("pack", || {
+                do_pack(&repo, &out, &[], false, Some(out.join("package")))
+            })?;
+            step("verify", || verify::verify_tarball(&tgz))?;
+            eprintln!(
+                "check passed in {:.1}s: {}",
+                start.elapsed().as_secs_f64(),
+                tgz.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn do_pack(
+    repo: &std::path::Path,
+    out: &std::path::Path,
+    binaries: &[String],
+    require_github_pins: bool,
+    stage_dir: Option<PathBuf>,
+) -> Result<PathBuf> {
+    let wheel = pack::build_wheel(repo, out)?;
+    let natives = if binaries.is_empty() {
+        vec![binary::host_binary(repo)
+            .context("no host binary at target/release/ktx; run `ktx-release binary` first")?]
+    } else {
+        binaries
+            .iter()
+            .map(|b| {
+                let (dir, path) = b
+                    .split_once('=')
+                    .with_context(|| format!("--binary {b}: expected NPM_DIR=PATH"))?;
+                Ok(pack::NativeBinary {
+                    npm_dir: dir.to_string(),
+                    path: PathBuf::from(path),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let opts = pack::StageOptions {
+        repo,
+        wheel: &wheel,
+        binaries: &natives,
+        pin_cache: &repo.join("target/ktx-release/uv-pins.json"),
+        require_github_pins,
+    };
+    let keep = stage_dir.is_some();
+    let tmp = tempfile::Builder::new().prefix(".stage-").tempdir_in({
+        std::fs::create_dir_all(out)?;
+        out
+    })?;
+    let stage = stage_dir.unwrap_or_else(|| tmp.path().join("package"));
+    pack::stage(&opts, &stage)?;
+    let tgz = pack::npm_pack(&stage, out)?;
+    if keep {
+        eprintln!("    staged package kept at {}", stage.display());
+    }
+    Ok(tgz)
+}

@@ -1,0 +1,178 @@
+//! `ktx-release pack`: the npm package staged from npm/, the wheel, the native binaries and the
+//! runtime manifest, packed by the real `npm pack`, then verified (see `verify`). The tarball
+//! appears in dist/ only once verified; a failure leaves nothing there.
+
+use crate::pyproject::PyProject;
+use crate::uvpin;
+use crate::verify;
+use crate::wheel::{self, BuiltWheel};
+use anyhow::{bail, Context, Result};
+use ktx_bootstrap::package::{BundledManifest, FileDigest, MANIFEST_PATH};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A native binary for one platform directory of the package (`native/<npm_dir>/ktx`).
+#[derive(Debug, Clone)]
+pub struct NativeBinary {
+    pub npm_dir: String,
+    pub path: PathBuf,
+}
+
+pub struct StageOptions<'a> {
+    pub repo: &'a Path,
+    pub wheel: &'a BuiltWheel,
+    pub binaries: &'a [NativeBinary],
+    /// Where the uv pins are cached between runs.
+    pub pin_cache: &'a Path,
+    pub require_github_pins: bool,
+}
+
+/// Lay the package out in `dir` (created fresh): what `npm pack` will pack.
+pub fn stage(opts: &StageOptions, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let npm = opts.repo.join("npm");
+    std::fs::create_dir_all(dir.join("dist"))?;
+    std::fs::create_dir_all(dir.join("python"))?;
+    for file in ["package.json", "README.md"] {
+        copy(&npm.join(file), &dir.join(file), 0o644)?;
+    }
+    copy(&npm.join("dist/bin.js"), &dir.join("dist/bin.js"), 0o755)?;
+    copy_tree(&npm.join("assets"), &dir.join("assets"))?;
+    if opts.binaries.is_empty() {
+        bail!("no native binary to pack; build one with `ktx-release binary` or pass --binary DIR=PATH");
+    }
+    for b in opts.binaries {
+        let name = if b.npm_dir.starts_with("win32") {
+            "ktx.exe"
+        } else {
+            "ktx"
+        };
+        copy(
+            &b.path,
+            &dir.join("native").join(&b.npm_dir).join(name),
+            0o755,
+        )?;
+    }
+    let wheel_name = opts
+        .wheel
+        .path
+        .file_name()
+        .context("wheel path has no file name")?;
+    copy(
+        &opts.wheel.path,
+        &dir.join("python").join(wheel_name),
+        0o644,
+    )?;
+    let manifest = BundledManifest {
+        version: ktx_bootstrap::VERSION.to_string(),
+        wheel: FileDigest {
+            file: wheel_name.to_string_lossy().to_string(),
+            sha256: opts.wheel.sha256.clone(),
+        },
+        uv: uvpin::resolve(opts.pin_cache, opts.require_github_pins)?,
+    };
+    std::fs::write(
+        dir.join(MANIFEST_PATH),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    Ok(())
+}
+
+/// Run `npm pack` on `stage_dir`, verify the result and move it into `out_dir`.
+pub fn npm_pack(stage_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(out_dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".pack-")
+        .tempdir_in(out_dir)?;
+    let output = Command::new(npm_command())
+        .arg("pack")
+        .arg("--pack-destination")
+        .arg(tmp.path())
+        .arg(stage_dir)
+        .env("npm_config_update_notifier", "false")
+        .env("npm_config_fund", "false")
+        .output()
+        .context("cannot run `npm pack`; install Node.js and npm")?;
+    if !output.status.success() {
+        bail!(
+            "`npm pack {}` failed:\n{}",
+            stage_dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let name = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .rev()
+        .find(|l| l.trim().ends_with(".tgz"))
+        .map(|l| l.trim().to_string())
+        .context("`npm pack` did not name the tarball it wrote")?;
+    let produced = tmp.path().join(&name);
+    verify::verify_tarball(&produced)?;
+    let final_path = out_dir.join(&name);
+    std::fs::rename(&produced, &final_path)?;
+    Ok(final_path)
+}
+
+pub fn npm_command() -> &'static str {
+    if cfg!(windows) {
+        "npm.cmd"
+    } else {
+        "npm"
+    }
+}
+
+/// Build the wheel of python/ into `out_dir`, checking its version against the CLI's.
+pub fn build_wheel(repo: &Path, out_dir: &Path) -> Result<BuiltWheel> {
+    let py = PyProject::load(&repo.join("python"))?;
+    if py.project.version != ktx_bootstrap::VERSION {
+        bail!(
+            "versions disagree: python/pyproject.toml says {}, Cargo.toml says {}; make them equal",
+            py.project.version,
+            ktx_bootstrap::VERSION
+        );
+    }
+    wheel::build(&py, out_dir)
+}
+
+fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    set_mode(to, mode)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            copy(&entry.path(), &target, 0o644)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot chmod {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> Result<()> {
+    Ok(())
+}

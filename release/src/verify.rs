@@ -1,0 +1,132 @@
+//! Verification of a packed npm tarball: every required file present, the launcher and native
+//! binaries executable, the runtime manifest's digest equal to the wheel's, and the versions of
+//! Cargo, npm, the manifest and the wheel equal. Every failure names the file in the tarball.
+
+use anyhow::{bail, Context, Result};
+use ktx_bootstrap::package::{hex, BundledManifest, MANIFEST_PATH};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+struct Entry {
+    mode: u32,
+    bytes: Vec<u8>,
+}
+
+fn read_tarball(path: &Path) -> Result<BTreeMap<String, Entry>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = BTreeMap::new();
+    for entry in archive
+        .entries()
+        .with_context(|| format!("{} is not a gzipped tarball", path.display()))?
+    {
+        let mut entry = entry?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path()?.to_string_lossy().to_string();
+        let mode = entry.header().mode()?;
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        out.insert(name, Entry { mode, bytes });
+    }
+    Ok(out)
+}
+
+/// A summary of what a verified tarball holds.
+#[derive(Debug)]
+pub struct Verified {
+    pub version: String,
+    pub files: usize,
+    pub platforms: Vec<String>,
+}
+
+pub fn verify_tarball(path: &Path) -> Result<Verified> {
+    let entries = read_tarball(path)?;
+    let get = |name: &str| -> Result<&Entry> {
+        entries.get(&format!("package/{name}")).with_context(|| {
+            format!("{}: package/{name} is missing from the tarball; check npm/package.json `files` and the pack staging", path.display())
+        })
+    };
+    let pkg: serde_json::Value = serde_json::from_slice(&get("package.json")?.bytes)
+        .context("package/package.json is not JSON")?;
+    let npm_version = pkg["version"].as_str().unwrap_or_default().to_string();
+    if pkg["bin"]["ktx"].as_str() != Some("./dist/bin.js") {
+        bail!("package/package.json: bin.ktx must be ./dist/bin.js");
+    }
+    let launcher = get("dist/bin.js")?;
+    if launcher.mode & 0o111 == 0 {
+        bail!(
+            "package/dist/bin.js is not executable (mode {:o}); npx would fail with EACCES",
+            launcher.mode
+        );
+    }
+    let manifest: BundledManifest = serde_json::from_slice(&get(MANIFEST_PATH)?.bytes)
+        .with_context(|| format!("package/{MANIFEST_PATH} is not a valid runtime manifest"))?;
+    let wheel_name = format!("python/{}", manifest.wheel.file);
+    let wheel = get(&wheel_name)?;
+    let actual = hex(&Sha256::digest(&wheel.bytes));
+    if actual != manifest.wheel.sha256 {
+        bail!(
+            "package/{wheel_name}: sha256 {actual} does not match {MANIFEST_PATH} ({}); the wheel was altered after it was built",
+            manifest.wheel.sha256
+        );
+    }
+    let wheel_version = wheel_metadata_version(&wheel.bytes)
+        .with_context(|| format!("package/{wheel_name} has no readable METADATA"))?;
+    let cli = ktx_bootstrap::VERSION;
+    if npm_version != cli || manifest.version != cli || wheel_version != cli {
+        bail!(
+            "versions disagree: Cargo {cli}, package.json {npm_version}, {MANIFEST_PATH} {}, wheel {wheel_version}",
+            manifest.version
+        );
+    }
+    get("assets/demo/ktx.yaml")?;
+    let mut platforms = Vec::new();
+    for (name, entry) in &entries {
+        let Some(rest) = name.strip_prefix("package/native/") else {
+            continue;
+        };
+        let Some((dir, file)) = rest.split_once('/') else {
+            continue;
+        };
+        if file == "ktx" || file == "ktx.exe" {
+            if file == "ktx" && entry.mode & 0o111 == 0 {
+                bail!("{name} is not executable (mode {:o})", entry.mode);
+            }
+            platforms.push(dir.to_string());
+        }
+    }
+    if platforms.is_empty() {
+        bail!(
+            "{}: no native binary under package/native/<platform>/ktx",
+            path.display()
+        );
+    }
+    if manifest.uv.targets.is_empty() {
+        bail!("package/{MANIFEST_PATH}: no uv pins");
+    }
+    Ok(Verified {
+        version: npm_version,
+        files: entries.len(),
+        platforms,
+    })
+}
+
+fn wheel_metadata_version(bytes: &[u8]) -> Result<String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
+    let name = zip
+        .file_names()
+        .find(|n| n.ends_with(".dist-info/METADATA"))
+        .map(str::to_string)
+        .context("no .dist-info/METADATA")?;
+    let mut text = String::new();
+    zip.by_name(&name)?.read_to_string(&mut text)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Version: "))
+        .map(|v| v.trim().to_string())
+        .context("METADATA has no Version")
+}
