@@ -86,15 +86,15 @@ pub fn metadata(py: &PyProject) -> Result<String> {
     if let Some(rp) = &p.requires_python {
         m.push_str(&format!("Requires-Python: {rp}\n"));
     }
-    for dep in &p.dependencies {
+    for dep in sorted_requirements(&p.dependencies) {
         m.push_str(&format!("Requires-Dist: {dep}\n"));
     }
     for (extra, deps) in &p.optional_dependencies {
         m.push_str(&format!("Provides-Extra: {extra}\n"));
-        for dep in deps {
+        for dep in sorted_requirements(deps) {
             m.push_str(&format!(
                 "Requires-Dist: {}\n",
-                with_extra_marker(dep, extra)
+                with_extra_marker(&dep, extra)
             ));
         }
     }
@@ -115,6 +115,46 @@ pub fn metadata(py: &PyProject) -> Result<String> {
         }
     }
     Ok(m)
+}
+
+/// Requirements as build backends write them: sorted by name, each one's specifiers sorted
+/// (`pydantic>=2,<3` -> `pydantic<3,>=2`), so METADATA matches hatchling's and uv's.
+fn sorted_requirements(deps: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = deps.iter().map(|d| normalize_requirement(d)).collect();
+    out.sort_by_key(|d| d.to_ascii_lowercase());
+    out
+}
+
+fn normalize_requirement(dep: &str) -> String {
+    let (req, marker) = match dep.split_once(';') {
+        Some((r, m)) => (r.trim(), Some(m.trim())),
+        None => (dep.trim(), None),
+    };
+    // The name (with extras) ends at the first comparison operator outside the brackets.
+    let mut depth = 0;
+    let name_end = req
+        .char_indices()
+        .find(|&(_, c)| {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ => {}
+            }
+            depth == 0 && "<>=!~ (@".contains(c)
+        })
+        .map_or(req.len(), |(i, _)| i);
+    let (name, spec) = req.split_at(name_end);
+    let mut specs: Vec<String> = spec
+        .split(',')
+        .map(|s| s.split_whitespace().collect::<String>())
+        .filter(|s| !s.is_empty())
+        .collect();
+    specs.sort();
+    let mut out = format!("{}{}", name.trim(), specs.join(","));
+    if let Some(m) = marker {
+        out.push_str(&format!("; {m}"));
+    }
+    out
 }
 
 /// `dep; marker` with `extra == 'name'` and'ed in, as build backends write it.
@@ -279,6 +319,19 @@ mod tests {
         assert_eq!(
             with_extra_marker("x; python_version < '3.10'", "e"),
             "x; (python_version < '3.10') and extra == 'e'"
+        );
+    }
+
+    #[test]
+    fn requirements_are_sorted_like_build_backends_write_them() {
+        let deps = vec![
+            "sqlglot>=25".to_string(),
+            "pydantic>=2,<3".to_string(),
+            "FastAPI[all] >= 0.110".to_string(),
+        ];
+        assert_eq!(
+            sorted_requirements(&deps),
+            vec!["FastAPI[all]>=0.110", "pydantic<3,>=2", "sqlglot>=25"]
         );
     }
 

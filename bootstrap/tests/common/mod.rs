@@ -1,0 +1,119 @@
+//! The test harness: a fresh HOME and runtime root per test, the staged npm package and the
+//! shared uv that scripts/test prepared, and the real `ktx` binary.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn required(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) => PathBuf::from(v),
+        None => panic!("{var} is not set: run the tests through ./scripts/test, which stages the package and the test uv"),
+    }
+}
+
+/// The staged @kaelio/ktx package (wheel, runtime-manifest.json, demo).
+pub fn package() -> PathBuf {
+    required("KTX_TEST_PACKAGE")
+}
+
+/// A uv the tests may use (the machine has none on PATH).
+pub fn uv() -> PathBuf {
+    required("KTX_TEST_UV")
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("ktx-test-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Sandbox { dir }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn root(&self) -> PathBuf {
+        self.path().join("runtime")
+    }
+    pub fn version_dir(&self) -> PathBuf {
+        self.root().join(env!("CARGO_PKG_VERSION"))
+    }
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+    /// `ktx` with this sandbox's HOME and runtime root, the test package, no uv.
+    pub fn ktx_without_uv(&self) -> Command {
+        let mut cmd = Command::cargo_bin("ktx").unwrap();
+        cmd.env("HOME", self.home())
+            .env("XDG_DATA_HOME", self.home().join(".local/share"))
+            .env("KTX_RUNTIME_DIR", self.root())
+            .env("KTX_PACKAGE_ROOT", package())
+            .env("KTX_DAEMON_IDLE_TIMEOUT", "120")
+            .env_remove("KTX_UV")
+            .env_remove("KTX_YES")
+            .env_remove("KTX_NO_INPUT")
+            .env_remove("KTX_UV_SOURCE")
+            .current_dir(self.path());
+        cmd
+    }
+    /// `ktx` as above, with the shared test uv.
+    pub fn ktx(&self) -> Command {
+        let mut cmd = self.ktx_without_uv();
+        cmd.env("KTX_UV", uv());
+        cmd
+    }
+    /// A std Command for the same binary and environment (for spawning in parallel).
+    pub fn std_ktx(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ktx"));
+        cmd.env("HOME", self.home())
+            .env("KTX_RUNTIME_DIR", self.root())
+            .env("KTX_PACKAGE_ROOT", package())
+            .env("KTX_UV", uv())
+            .env("KTX_DAEMON_IDLE_TIMEOUT", "120")
+            .env_remove("KTX_YES")
+            .env_remove("KTX_NO_INPUT")
+            .current_dir(self.path());
+        cmd
+    }
+    /// Write the demo project and return its directory.
+    pub fn demo(&self) -> PathBuf {
+        let dir = self.path().join("demo");
+        if !dir.exists() {
+            self.ktx()
+                .args(["setup", "demo", "--dir"])
+                .arg(&dir)
+                .assert()
+                .success();
+        }
+        dir
+    }
+    /// Install the core runtime.
+    pub fn install(&self) {
+        self.ktx().args(["runtime", "install"]).assert().success();
+    }
+    pub fn install_logs(&self) -> usize {
+        std::fs::read_dir(self.version_dir().join("logs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Never leave a daemon behind: stop whatever this sandbox started.
+        let _ = self.ktx().args(["runtime", "stop"]).output();
+    }
+}
+
+pub fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}

@@ -1,0 +1,12 @@
+"""ktx-daemon: one-shot JSON ops and the local HTTP daemon of KTX."""
+
+from __future__ import annotations
+
+
+def __getattr__(name: str):
+    # Lazy so that one-shot ops do not pay for importlib.metadata.
+    if name == "__version__":
+        from ._version import __version__
+
+        return __version__
+    raise AttributeError(name)

@@ -1,0 +1,324 @@
+"""ktx-daemon serve-http: the local HTTP daemon (FastAPI + uvicorn, imported only here).
+
+Security: binds loopback only; every request needs a loopback Host header (else 403) and
+``Authorization: Bearer <KTX_DAEMON_TOKEN>`` (else 401). The token is read from the
+environment, never from argv.
+"""
+
+# no `from __future__ import annotations` here: FastAPI resolves endpoint annotations at runtime
+
+import argparse
+import asyncio
+import datetime as _dt
+import hmac
+import ipaddress
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from .cli import EXIT_OK, EXIT_USAGE, fail
+
+TOKEN_ENV = "KTX_DAEMON_TOKEN"
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def _is_loopback_host(value: str) -> bool:
+    if not value:
+        return False
+    host = value.strip().lower()
+    if host.startswith("["):  # [::1] or [::1]:port
+        end = host.find("]")
+        if end < 0:
+            return False
+        rest = host[end + 1 :]
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return False
+        host = host[1:end]
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+        if not port.isdigit():
+            return False
+    elif host.count(":") > 1:
+        return False  # a bare IPv6 literal must be bracketed in a Host header
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind_host_ok(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def remove_state_file_if_ours(path: Optional[str]) -> bool:
+    """Delete the state file only when it names this process."""
+    if not path:
+        return False
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict) or data.get("pid") != os.getpid():
+        return False
+    try:
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+
+
+class DaemonState:
+    def __init__(self, token: str, idle_timeout: float, state_file: Optional[str]) -> None:
+        self.token = token.encode("utf-8")
+        self.idle_timeout = idle_timeout
+        self.state_file = state_file
+        self.started_at = _utc_now()
+        self.last_activity = time.monotonic()
+        self.in_flight = 0
+        self.server: Any = None
+        self.exit_reason: Optional[str] = None
+
+    def request_exit(self, reason: str) -> None:
+        if self.exit_reason is None:
+            self.exit_reason = reason
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def features() -> List[str]:
+    from . import embeddings
+
+    out = ["core"]
+    if embeddings.available():
+        out.append("local-embeddings")
+    return out
+
+
+def build_app(state: DaemonState):
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    from semantic_layer.errors import RejectedError
+
+    from . import embeddings
+    from ._version import __version__
+    from .errors import MalformedRequest
+    from .ops import ROUTES, dispatch
+
+    app = FastAPI(title="ktx-daemon", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        state.last_activity = time.monotonic()
+        if not _is_loopback_host(request.headers.get("host", "")):
+            return JSONResponse({"detail": "forbidden host"}, status_code=403)
+        auth = request.headers.get("authorization", "")
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), state.token):
+            return JSONResponse(
+                {"detail": "missing or invalid token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        state.in_flight += 1
+        try:
+            return await call_next(request)
+        finally:
+            state.in_flight -= 1
+            state.last_activity = time.monotonic()
+
+    @app.get("/health")
+    async def health() -> Dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "pid": os.getpid(),
+            "features": features(),
+            "startedAt": state.started_at,
+            "embeddingModel": embeddings.loaded_source(),
+        }
+
+    @app.post("/shutdown")
+    async def shutdown() -> Dict[str, Any]:
+        async def later() -> None:
+            await asyncio.sleep(0.2)
+            state.request_exit("shutdown")
+
+        asyncio.get_running_loop().create_task(later())
+        return {"status": "shutting down"}
+
+    def make_endpoint(op: str):
+        async def endpoint(request: Request):
+            body = await request.body()
+            try:
+                try:
+                    req = json.loads(body.decode("utf-8") if body else "")
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise MalformedRequest(f"invalid JSON body: {exc}") from None
+                result = await run_in_threadpool(dispatch, op, req)
+            except RejectedError as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=400)
+            except MalformedRequest as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=422)
+            except Exception as exc:
+                if os.environ.get("KTX_DEBUG") == "1":
+                    import traceback
+
+                    traceback.print_exc()
+                return JSONResponse(
+                    {"detail": f"internal error in {op}: {type(exc).__name__}: {exc}"}, status_code=500
+                )
+            return JSONResponse(result)
+
+        endpoint.__name__ = op.replace("-", "_")
+        return endpoint
+
+    for path, op in ROUTES.items():
+        app.add_api_route(path, make_endpoint(op), methods=["POST"])
+    return app
+
+
+async def _watch(state: DaemonState, ready: Dict[str, Any], ready_file: Optional[str]) -> None:
+    server = state.server
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.01)
+    line = json.dumps(ready)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+    if ready_file:
+        _write_atomic(ready_file, line + "\n")
+    tick = max(0.05, min(1.0, state.idle_timeout / 4)) if state.idle_timeout > 0 else 1.0
+    while not server.should_exit:
+        await asyncio.sleep(tick)
+        if (
+            state.idle_timeout > 0
+            and state.in_flight == 0
+            and time.monotonic() - state.last_activity >= state.idle_timeout
+        ):
+            sys.stderr.write(f"ktx-daemon: idle for {state.idle_timeout:g}s, exiting\n")
+            sys.stderr.flush()
+            state.request_exit("idle")
+
+
+def serve_main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ktx-daemon serve-http", add_help=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-file")
+    parser.add_argument("--state-file")
+    parser.add_argument("--idle-timeout", type=float, default=900.0, help="seconds; 0 disables")
+    parser.add_argument("--preload-model", action="store_true")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_OK if exc.code == 0 else fail("malformed", "bad serve-http arguments (see --help)", EXIT_USAGE)
+
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token.strip():
+        return fail("malformed", f"{TOKEN_ENV} is not set; the daemon refuses to start without a token", EXIT_USAGE)
+    if not _bind_host_ok(args.host):
+        return fail("malformed", f"refusing to bind to non-loopback host '{args.host}'", EXIT_USAGE)
+    if not 0 <= args.port <= 65535:
+        return fail("malformed", f"bad port {args.port}", EXIT_USAGE)
+
+    host = args.host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt" and args.port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, args.port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        return fail("internal", f"cannot bind {args.host}:{args.port}: {exc.strerror or exc}", 1)
+    sock.set_inheritable(False)
+    port = sock.getsockname()[1]
+
+    state = DaemonState(token.strip(), args.idle_timeout, args.state_file)
+    try:
+        return _serve(args, state, sock, port)
+    finally:
+        try:
+            sock.close()
+        except OSError:
+            pass
+        remove_state_file_if_ours(args.state_file)
+
+
+def _serve(args, state: DaemonState, sock: socket.socket, port: int) -> int:
+    import uvicorn
+
+    from ._version import __version__
+
+    if args.preload_model:
+        from semantic_layer.errors import RejectedError
+
+        from . import embeddings
+
+        try:
+            embeddings.get_model()
+        except RejectedError as exc:
+            sys.stderr.write(f"ktx-daemon: warning: --preload-model: {exc}\n")
+
+    app = build_app(state)
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        access_log=True,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    state.server = server
+    ready = {"event": "ready", "port": port, "pid": os.getpid(), "version": __version__}
+
+    def on_term(signum, frame):  # uvicorn re-raises the signal after a graceful stop
+        remove_state_file_if_ours(state.state_file)
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, on_term)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread / unsupported
+            pass
+
+    async def run() -> None:
+        watcher = asyncio.ensure_future(_watch(state, ready, args.ready_file))
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            watcher.cancel()
+            remove_state_file_if_ours(state.state_file)
+
+    asyncio.run(run())
+    return EXIT_OK
