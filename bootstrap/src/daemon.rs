@@ -250,13 +250,12 @@ pub fn start(layout: &Layout, m: &RuntimeManifest) -> Result<(DaemonState, bool)
     let _lock = lock::exclusive(&layout.daemon_lock(), || {})?;
     match daemon_state::read(layout) {
         Read::Present(s) => {
-            if s.version == layout.version && same_process(&s) {
-                match health(&s, &layout.version) {
-                    Health::Ours => return Ok((s, false)),
-                    _ => {
-                        stop_recorded(layout, &s);
-                    }
+            if same_process(&s) {
+                if s.version == layout.version && health(&s, &layout.version) == Health::Ours {
+                    return Ok((s, false));
                 }
+                // Stale for this CLI: stopped only if provably ours, then replaced.
+                stop_recorded(layout, &s);
             }
             remove_state_of(layout, s.pid);
         }

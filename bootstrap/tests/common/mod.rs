@@ -117,3 +117,77 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// A small HTTP file server on 127.0.0.1 for download tests: serves `files` by path and counts
+/// the requests of each path.
+pub struct FileServer {
+    pub port: u16,
+    pub hits: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+}
+
+impl FileServer {
+    pub fn start(files: Vec<(String, Vec<u8>)>) -> FileServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let files: std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>> =
+            std::sync::Arc::new(files.into_iter().collect());
+        let hits = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let files = files.clone();
+                let hits = h.clone();
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    *hits.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
+                    let mut stream = stream;
+                    match files.get(&path) {
+                        Some(body) => {
+                            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n", body.len());
+                            let _ = stream.write_all(body);
+                        }
+                        None => {
+                            let _ = write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        }
+                    }
+                });
+            }
+        });
+        FileServer { port, hits }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// The real uv wheel of the pinned version for this host (file name, bytes).
+pub fn uv_wheel() -> (String, Vec<u8>) {
+    let dir = required("KTX_TEST_UV_WHEEL_DIR");
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .expect("a uv wheel in KTX_TEST_UV_WHEEL_DIR");
+    (
+        path.file_name().unwrap().to_string_lossy().to_string(),
+        std::fs::read(&path).unwrap(),
+    )
+}
