@@ -45,6 +45,16 @@ pub enum Command {
     /// SQL tools backed by sqlglot.
     #[command(subcommand)]
     Sql(Sql),
+    /// Embed texts with the local all-MiniLM-L6-v2 model (the local-embeddings feature), through
+    /// the managed daemon.
+    Embed {
+        /// The texts to embed.
+        #[arg(required = true, value_name = "TEXT")]
+        texts: Vec<String>,
+        /// Print the vectors as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Get uv if none is installed (pinned, checksum-verified) and install the core runtime.
     Bootstrap,
     /// Manage the Python runtime: install, status, doctor, prune.

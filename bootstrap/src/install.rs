@@ -252,10 +252,19 @@ fn install_core(
         "installing kaelio-ktx {} and its dependencies",
         layout.version
     ));
+    // Bytecode is compiled at install time: later runs start fast even where
+    // PYTHONDONTWRITEBYTECODE is set or the venv is read-only.
     let mut pip = uv::command(&uv.path, layout);
-    pip.args(["pip", "install", "--color", "never", "--python"])
-        .arg(&staging_python)
-        .arg(pkg.wheel_path());
+    pip.args([
+        "pip",
+        "install",
+        "--compile-bytecode",
+        "--color",
+        "never",
+        "--python",
+    ])
+    .arg(&staging_python)
+    .arg(pkg.wheel_path());
     run_logged(ctx, pip, log, log_path, "installing the wheel", progress)?;
     progress.step("checking the runtime");
     let daemon = venv_bin(&staging, "ktx-daemon");
@@ -332,9 +341,16 @@ fn install_extra(
         "installing the {feature} feature (large download)"
     ));
     let mut pip = uv::command(&uv.path, layout);
-    pip.args(["pip", "install", "--color", "never", "--python"])
-        .arg(layout.venv_python())
-        .arg(format!("{}[{feature}]", pkg.wheel_path().display()));
+    pip.args([
+        "pip",
+        "install",
+        "--compile-bytecode",
+        "--color",
+        "never",
+        "--python",
+    ])
+    .arg(layout.venv_python())
+    .arg(format!("{}[{feature}]", pkg.wheel_path().display()));
     run_logged(
         ctx,
         pip,

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use ktx_bootstrap::cli::{Cli, Command, Runtime, Setup, Sl, Sql};
-use ktx_bootstrap::commands::{bootstrap, runtime, setup, sl, sql};
+use ktx_bootstrap::commands::{bootstrap, embed, runtime, setup, sl, sql};
 use ktx_bootstrap::context::Ctx;
 use ktx_bootstrap::error::{exit, Result};
 use ktx_bootstrap::paths::Layout;
@@ -34,6 +34,7 @@ fn run(cli: Cli) -> Result<i32> {
             dialect,
             json,
         }) => sql::tables(&ctx, &text, dialect.as_deref(), json)?,
+        Command::Embed { texts, json } => embed::run(&ctx, &texts, json)?,
         Command::Bootstrap => bootstrap::run(&ctx)?,
         Command::Runtime(Runtime::Install { features, force }) => {
             runtime::install_cmd(&ctx, &features, force)?

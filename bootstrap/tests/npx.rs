@@ -8,7 +8,9 @@ use predicates::prelude::*;
 
 fn npx(sb: &Sandbox) -> assert_cmd::Command {
     // As users write it: a relative path (npx treats an absolute one as a command to run).
-    let tarball = std::path::PathBuf::from(std::env::var_os("KTX_TEST_TARBALL").expect("KTX_TEST_TARBALL: run through ./scripts/test"));
+    let tarball = std::path::PathBuf::from(
+        std::env::var_os("KTX_TEST_TARBALL").expect("KTX_TEST_TARBALL: run through ./scripts/test"),
+    );
     let name = tarball.file_name().unwrap().to_string_lossy().to_string();
     if !sb.path().join(&name).exists() {
         std::fs::copy(&tarball, sb.path().join(&name)).unwrap();
@@ -32,19 +34,54 @@ fn npx(sb: &Sandbox) -> assert_cmd::Command {
 fn npx_of_the_tarball_bootstraps_uv_installs_core_and_answers_queries() {
     let sb = Sandbox::new();
     npx(&sb).args(["setup", "demo"]).assert().success();
-    npx(&sb).args(["bootstrap", "--yes"]).assert().success().stderr(predicate::str::contains("downloading uv"));
     npx(&sb)
-        .args(["sl", "query", "--project-dir", "ktx-demo", "--measure", "orders.revenue", "--dimension", "customers.country", "--yes"])
+        .args(["bootstrap", "--yes"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("downloading uv"));
+    npx(&sb)
+        .args([
+            "sl",
+            "query",
+            "--project-dir",
+            "ktx-demo",
+            "--measure",
+            "orders.revenue",
+            "--dimension",
+            "customers.country",
+            "--yes",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("SELECT"));
     npx(&sb)
-        .args(["sl", "query", "--project-dir", "ktx-demo", "--measure", "orders.revenue", "--dimension", "customers.country", "--yes", "--execute"])
+        .args([
+            "sl",
+            "query",
+            "--project-dir",
+            "ktx-demo",
+            "--measure",
+            "orders.revenue",
+            "--dimension",
+            "customers.country",
+            "--yes",
+            "--execute",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("US").and(predicate::str::contains("rows)")));
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(sb.version_dir().join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sb.version_dir().join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(m["features"], serde_json::json!(["core"]));
-    npx(&sb).args(["bootstrap", "--yes"]).assert().success().stderr(predicate::str::contains("downloading").not());
-    npx(&sb).args(["runtime", "doctor"]).assert().success().stdout(predicate::str::contains("no problems found"));
+    npx(&sb)
+        .args(["bootstrap", "--yes"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("downloading").not());
+    npx(&sb)
+        .args(["runtime", "doctor"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no problems found"));
 }

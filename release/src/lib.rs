@@ -3,6 +3,7 @@
 //! `wheel` (a reproducible wheel of python/, from `pyproject`), `binary` (cargo build of ktx),
 //! `pack` (npm staging + `npm pack` + `verify`), and `uvpin` (the pinned uv and its digests).
 
+pub mod bench;
 pub mod binary;
 pub mod pack;
 pub mod pyproject;

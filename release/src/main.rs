@@ -42,6 +42,18 @@ enum Cmd {
     Verify { tarball: PathBuf },
     /// The main job: wheel, binary, pack, then verify; prints each step.
     Check,
+    /// The performance table: our commands beside the ones users would run instead.
+    Bench {
+        /// Timed runs per command (after a warm-up).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Print JSON instead of the markdown table (both are written under target/bench/).
+        #[arg(long)]
+        json: bool,
+        /// Add the local-embeddings rows (installs sentence-transformers and torch).
+        #[arg(long)]
+        with_embeddings: bool,
+    },
 }
 
 fn main() {
@@ -100,6 +112,38 @@ fn run(cli: Cli) -> Result<()> {
                 v.version,
                 v.files,
                 v.platforms.join(", ")
+            );
+        }
+        Cmd::Bench {
+            runs,
+            json,
+            with_embeddings,
+        } => {
+            let dir = repo.join("target/bench");
+            let env = ktx_release::bench::prepare(&repo, &dir)?;
+            let rows = ktx_release::bench::run(
+                &repo,
+                &env,
+                &ktx_release::bench::Options {
+                    runs,
+                    with_embeddings,
+                },
+            )?;
+            let date = ktx_bootstrap::manifest::now_rfc3339();
+            let machine = ktx_release::bench::machine();
+            let md = ktx_release::bench::markdown(&rows, &machine, &date[..10], runs);
+            let js = serde_json::json!({"date": date, "machine": machine, "runs": runs, "rows": rows.iter().map(|r| r.json()).collect::<Vec<_>>()});
+            std::fs::write(dir.join("bench.md"), &md)?;
+            std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(&js)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&js)?);
+            } else {
+                println!("{md}");
+            }
+            eprintln!(
+                "wrote {} and {}",
+                dir.join("bench.md").display(),
+                dir.join("bench.json").display()
             );
         }
         Cmd::Check => {

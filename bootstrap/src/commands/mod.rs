@@ -2,6 +2,7 @@
 //! touch the runtime; Python-backed ones (sl, sql) go through `python_op`.
 
 pub mod bootstrap;
+pub mod embed;
 pub mod runtime;
 pub mod setup;
 pub mod sl;
@@ -12,6 +13,7 @@ use crate::daemon;
 use crate::error::Result;
 use crate::install;
 use crate::lock;
+use crate::manifest::LOCAL_EMBEDDINGS;
 use crate::package::Package;
 use serde_json::Value;
 
@@ -45,9 +47,15 @@ pub fn python_op(ctx: &Ctx, feature: &str, op: &str, request: &Value, via: Via) 
         Via::Daemon => match daemon::start(&ctx.layout, &m) {
             Ok((s, _)) => Some(s),
             Err(e) => {
+                let slow = if feature == LOCAL_EMBEDDINGS {
+                    " (slow: the model loads in this process)"
+                } else {
+                    ""
+                };
                 eprintln!(
-                    "warning: the daemon could not start ({}); running one-shot",
-                    e.to_string().lines().next().unwrap_or("")
+                    "warning: the daemon could not start ({}; {}); running one-shot{slow}",
+                    e.to_string().lines().next().unwrap_or(""),
+                    daemon::log_hint(&ctx.layout)
                 );
                 None
             }

@@ -19,10 +19,12 @@ pub fn install_cmd(ctx: &Ctx, features: &[String], force: bool) -> Result<()> {
     if features.is_empty() {
         features.push(CORE.into());
     }
-    // An explicit install is consent for core; local-embeddings still gets its own question.
+    // An explicit install is consent; on a terminal, local-embeddings still gets its own
+    // question, because of its size. (Without a terminal the command itself is the consent:
+    // it is the command ktx prints with exit 4.)
     for f in features.iter().filter(|f| f.as_str() != CORE) {
         let have = matches!(manifest::read(&ctx.layout), State::Present(m) if m.has(f));
-        if !have {
+        if !have && ctx.consent.interactive() {
             ctx.consent.ask(f, &format!("The {f} feature downloads large Python packages (sentence-transformers, torch: about 2 GB) and a model."), &ctx.install_command(f))?;
         }
     }
@@ -74,7 +76,23 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
         .map(|p| p.manifest.uv.version.clone())
         .unwrap_or_default();
     let found_uv = uv::locate(layout, &pin);
-    let daemon = crate::daemon_state::describe(layout);
+    let mut daemon = crate::daemon_state::describe(layout);
+    if let (Value::Object(d), crate::daemon_state::Read::Present(s)) =
+        (&mut daemon, crate::daemon_state::read(layout))
+    {
+        // A running daemon says which embedding model it loaded, if any (one local request).
+        if let Ok((200, body)) = crate::daemon::request(
+            s.port,
+            &s.token,
+            "GET",
+            "/health",
+            None,
+            std::time::Duration::from_millis(500),
+        ) {
+            let h: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            d.insert("embeddingModel".into(), h["embeddingModel"].clone());
+        }
+    }
     if as_json {
         print_json(&json!({
             "cliVersion": layout.version,
@@ -134,7 +152,12 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
     }
     match daemon {
         Value::Null => println!("daemon:    not running"),
-        d => println!("daemon:    {}", d["summary"].as_str().unwrap_or_default()),
+        d => {
+            println!("daemon:    {}", d["summary"].as_str().unwrap_or_default());
+            if let Some(model) = d["embeddingModel"].as_str() {
+                println!("embedding model: {model}");
+            }
+        }
     }
     Ok(())
 }
