@@ -7,6 +7,7 @@ pub mod bench;
 pub mod binary;
 pub mod pack;
 pub mod pyproject;
+pub mod smoke;
 pub mod uvpin;
 pub mod verify;
 pub mod wheel;

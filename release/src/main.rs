@@ -40,8 +40,28 @@ enum Cmd {
     },
     /// Verify a packed tarball (files, modes, digests, versions).
     Verify { tarball: PathBuf },
-    /// The main job: wheel, binary, pack, then verify; prints each step.
-    Check,
+    /// The main job: wheel, binary, pack, verify, then the smoke matrix; prints each step.
+    Check {
+        #[arg(long = "cell", value_name = "ID")]
+        cells: Vec<String>,
+        #[arg(long)]
+        with_embeddings: bool,
+    },
+    /// The release checks over the smoke matrix (matrix/), against a local npm registry.
+    Smoke {
+        /// Run only these cells (repeatable; default: all).
+        #[arg(long = "cell", value_name = "ID")]
+        cells: Vec<String>,
+        /// Run only these checks (repeatable; default: each cell's list).
+        #[arg(long = "check", value_name = "ID")]
+        checks: Vec<String>,
+        /// Add the opt-in local-embeddings check (installs torch: large).
+        #[arg(long)]
+        with_embeddings: bool,
+        /// Check this tarball instead of packing one.
+        #[arg(long)]
+        tarball: Option<PathBuf>,
+    },
     /// The performance table: our commands beside the ones users would run instead.
     Bench {
         /// Timed runs per command (after a warm-up).
@@ -146,20 +166,44 @@ fn run(cli: Cli) -> Result<()> {
                 dir.join("bench.json").display()
             );
         }
-        Cmd::Check => {
+        Cmd::Smoke { cells, checks, with_embeddings, tarball } => {
+            let tarball = match tarball {
+                Some(t) => t,
+                None => {
+                    binary::build(&repo, None)?;
+                    do_pack(&repo, &out, &[], false, None)?
+                }
+            };
+            smoke(&repo, &tarball, cells, checks, with_embeddings)?;
+        }
+        Cmd::Check { cells, with_embeddings } => {
             let start = Instant::now();
             step("wheel", || pack::build_wheel(&repo, &out))?;
             step("binary", || binary::build(&repo, None))?;
-            let tgz = step("pack", || {
-                do_pack(&repo, &out, &[], false, Some(out.join("package")))
-            })?;
+            let tgz = step("pack", || do_pack(&repo, &out, &[], false, Some(out.join("package"))))?;
             step("verify", || verify::verify_tarball(&tgz))?;
-            eprintln!(
-                "check passed in {:.1}s: {}",
-                start.elapsed().as_secs_f64(),
-                tgz.display()
-            );
+            step("smoke", || smoke(&repo, &tgz, cells, vec![], with_embeddings))?;
+            eprintln!("check passed in {:.1}s: {}", start.elapsed().as_secs_f64(), tgz.display());
         }
+    }
+    Ok(())
+}
+
+/// Run the smoke matrix, print the table, write JUnit XML and JSON under target/smoke/.
+fn smoke(repo: &std::path::Path, tarball: &std::path::Path, cells: Vec<String>, checks: Vec<String>, with_embeddings: bool) -> Result<()> {
+    use ktx_release::smoke::{self, report};
+    let out = repo.join("target/smoke");
+    std::fs::create_dir_all(&out)?;
+    let tarball = if tarball.is_absolute() { tarball.to_path_buf() } else { std::env::current_dir()?.join(tarball) };
+    let opts = smoke::Options { cells, checks, with_embeddings, tarball, out: out.clone() };
+    let results = smoke::run(repo, &opts)?;
+    println!("\n{}", report::table(&results));
+    std::fs::write(out.join("junit.xml"), report::junit(&results))?;
+    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report::json(&results))?)?;
+    eprintln!("reports: {} and {}", out.join("junit.xml").display(), out.join("report.json").display());
+    let (_, failed, _) = report::counts(&results);
+    if failed > 0 {
+        anyhow::bail!("{failed} smoke check(s) failed (details above and in {})", out.join("report.json").display());
     }
     Ok(())
 }

@@ -1,0 +1,179 @@
+//! `ktx-release smoke`: the release checks over the cells of `matrix/`, against a local npm
+//! registry; a table on the terminal, JUnit XML and JSON for CI.
+
+pub mod container;
+pub mod matrix;
+pub mod registry;
+pub mod report;
+pub mod sandbox;
+
+use anyhow::Result;
+use matrix::{Backend, Cell, Check};
+use report::{CheckResult, Outcome};
+use sandbox::Sandbox;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub cells: Vec<String>,
+    pub checks: Vec<String>,
+    pub with_embeddings: bool,
+    pub tarball: PathBuf,
+    pub out: PathBuf,
+}
+
+fn selected(cells: Vec<Cell>, checks: &[Check], opts: &Options) -> Result<Vec<(Cell, Vec<Check>)>> {
+    for c in &opts.cells {
+        if !cells.iter().any(|k| &k.id == c) {
+            anyhow::bail!("no cell {c} in matrix/cells.toml (cells: {})", cells.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "));
+        }
+    }
+    for c in &opts.checks {
+        if !checks.iter().any(|k| &k.id == c) {
+            anyhow::bail!("no check {c} in matrix/checks.toml");
+        }
+    }
+    Ok(cells
+        .into_iter()
+        .filter(|c| opts.cells.is_empty() || opts.cells.contains(&c.id))
+        .map(|cell| {
+            let mut ids = cell.checks.clone();
+            if opts.with_embeddings && cell.backend == Backend::Local && !ids.iter().any(|i| i == "embeddings") {
+                ids.push("embeddings".into());
+            }
+            let list = ids
+                .iter()
+                .filter(|id| opts.checks.is_empty() || opts.checks.contains(id))
+                .filter_map(|id| checks.iter().find(|k| &k.id == id))
+                .filter(|k| !k.opt_in || opts.with_embeddings)
+                .cloned()
+                .collect();
+            (cell, list)
+        })
+        .collect())
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("      | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
+    if let Some(b) = &check.builtin {
+        return match b.as_str() {
+            "verify-tarball" => match crate::verify::verify_tarball(tarball) {
+                Ok(_) => Outcome::Pass,
+                Err(e) => Outcome::Fail(format!("{e:#}")),
+            },
+            other => Outcome::Fail(format!("unknown builtin check {other}")),
+        };
+    }
+    let version = ktx_bootstrap::VERSION;
+    let name = tarball.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    for step in &check.step {
+        let script = matrix::expand(&step.run, version, &name);
+        let timeout = Duration::from_secs(step.timeout.unwrap_or(600));
+        let out = match sb.run(&script, timeout) {
+            Ok(o) => o,
+            Err(e) => return Outcome::Fail(format!("$ {script}\n    could not run: {e:#}")),
+        };
+        let mut missed = Vec::new();
+        if out.timed_out {
+            missed.push(format!("timed out after {}s", timeout.as_secs()));
+        } else if out.code != Some(step.code) {
+            missed.push(format!("exit code {:?}, expected {}", out.code, step.code));
+        }
+        for want in &step.stdout {
+            let want = matrix::expand(want, version, &name);
+            if !out.stdout.contains(&want) {
+                missed.push(format!("stdout lacks {want:?}"));
+            }
+        }
+        for want in &step.stderr {
+            let want = matrix::expand(want, version, &name);
+            if !out.stderr.contains(&want) {
+                missed.push(format!("stderr lacks {want:?}"));
+            }
+        }
+        for bad in &step.stdout_not {
+            if out.stdout.contains(bad.as_str()) {
+                missed.push(format!("stdout has {bad:?}"));
+            }
+        }
+        if !missed.is_empty() {
+            let logs = sb.run(sandbox::DIAGNOSE, Duration::from_secs(30)).map(|o| o.stdout).unwrap_or_default();
+            return Outcome::Fail(format!(
+                "$ {script}\n    {}\n    stdout:\n{}\n    stderr:\n{}\n    in: {}{}",
+                missed.join("; "),
+                tail(&out.stdout, 12),
+                tail(&out.stderr, 12),
+                sb.describe(),
+                if logs.trim().is_empty() { String::new() } else { format!("\n    logs:\n{}", tail(&logs, 30)) }
+            ));
+        }
+    }
+    Outcome::Pass
+}
+
+pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
+    let (cells, checks) = matrix::load(&repo.join("matrix"))?;
+    let plan = selected(cells, &checks, opts)?;
+    let work = opts.out.join("cells");
+    std::fs::create_dir_all(&work)?;
+    eprintln!("==> smoke: starting verdaccio and publishing {}", opts.tarball.display());
+    let registry = registry::Registry::start(repo, &opts.out)?;
+    registry.publish(&opts.tarball)?;
+    eprintln!("    registry {} (log {})", registry.url, registry.log.display());
+    let engine = if plan.iter().any(|(c, _)| c.backend == Backend::Container) { container::engine_unavailable() } else { None };
+    let mut results = Vec::new();
+    for (cell, list) in plan {
+        eprintln!("==> cell {} ({} checks)", cell.id, list.len());
+        let skip_all = |reason: String, results: &mut Vec<CheckResult>| {
+            for k in &list {
+                results.push(CheckResult { cell: cell.id.clone(), check: k.id.clone(), title: k.title.clone(), outcome: Outcome::Skip(reason.clone()), took: Duration::ZERO });
+            }
+        };
+        let mut sandbox: Box<dyn Sandbox> = match cell.backend {
+            Backend::Local => Box::new(sandbox::Local::new(&work.join(&cell.id), &opts.tarball, &registry.url)?),
+            Backend::Container => {
+                if let Some(reason) = &engine {
+                    skip_all(reason.clone(), &mut results);
+                    continue;
+                }
+                let recipe = cell.image.clone().expect("checked at load");
+                let made = container::ensure_image(&recipe, &opts.out)
+                    .and_then(|tag| container::ContainerSandbox::start(&tag, &work.join(&cell.id), &opts.tarball, &registry.url));
+                match made {
+                    Ok(s) => Box::new(s),
+                    Err(e) => {
+                        for k in &list {
+                            results.push(CheckResult { cell: cell.id.clone(), check: k.id.clone(), title: k.title.clone(), outcome: Outcome::Fail(format!("the cell could not start: {e:#}")), took: Duration::ZERO });
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        for k in &list {
+            let start = Instant::now();
+            let outcome = run_check(sandbox.as_mut(), k, &opts.tarball);
+            let took = start.elapsed();
+            let word = match &outcome {
+                Outcome::Pass => "pass",
+                Outcome::Fail(_) => "FAIL",
+                Outcome::Skip(_) => "skip",
+            };
+            eprintln!("    {:<22} {word} ({:.1}s)", k.id, took.as_secs_f64());
+            if let Outcome::Fail(why) = &outcome {
+                eprintln!("{why}");
+            }
+            results.push(CheckResult { cell: cell.id.clone(), check: k.id.clone(), title: k.title.clone(), outcome, took });
+        }
+        if cell.backend == Backend::Container {
+            let _ = sandbox.run("npx --yes @kaelio/ktx runtime stop >/dev/null 2>&1; true", Duration::from_secs(60));
+        }
+        drop(sandbox);
+    }
+    drop(registry);
+    Ok(results)
+}
