@@ -40,11 +40,16 @@ pub fn read(layout: &Layout) -> Read {
     }
 }
 
-/// Whether a process with this pid exists (it may be someone else's after pid reuse).
+/// Whether a process with this pid exists (it may be someone else's after pid reuse). A zombie
+/// counts as gone: where nothing reaps orphans (a container whose init is `sleep`), a stopped
+/// daemon stays a zombie.
 pub fn pid_alive(pid: u32) -> bool {
     #[cfg(unix)]
     {
         if pid == 0 || pid > i32::MAX as u32 {
+            return false;
+        }
+        if is_zombie(pid) {
             return false;
         }
         // SAFETY: signal 0 only checks for existence and permission.
@@ -56,6 +61,13 @@ pub fn pid_alive(pid: u32) -> bool {
         let _ = pid;
         false
     }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rfind(')').map(|i| stat[i + 1..].trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// The start time of a process (clock ticks since boot), on Linux.
