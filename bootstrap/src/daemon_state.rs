@@ -66,7 +66,10 @@ pub fn pid_alive(pid: u32) -> bool {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rfind(')').map(|i| stat[i + 1..].trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rfind(')')
+                .map(|i| stat[i + 1..].trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 

@@ -61,6 +61,9 @@ enum Cmd {
         /// Check this tarball instead of packing one.
         #[arg(long)]
         tarball: Option<PathBuf>,
+        /// Where the reports (junit.xml, report.json) and the cells' work directories go.
+        #[arg(long, default_value = "target/smoke")]
+        report_dir: PathBuf,
     },
     /// The performance table: our commands beside the ones users would run instead.
     Bench {
@@ -166,7 +169,13 @@ fn run(cli: Cli) -> Result<()> {
                 dir.join("bench.json").display()
             );
         }
-        Cmd::Smoke { cells, checks, with_embeddings, tarball } => {
+        Cmd::Smoke {
+            cells,
+            checks,
+            with_embeddings,
+            tarball,
+            report_dir,
+        } => {
             let tarball = match tarball {
                 Some(t) => t,
                 None => {
@@ -174,36 +183,86 @@ fn run(cli: Cli) -> Result<()> {
                     do_pack(&repo, &out, &[], false, None)?
                 }
             };
-            smoke(&repo, &tarball, cells, checks, with_embeddings)?;
+            let report_dir = if report_dir.is_absolute() {
+                report_dir
+            } else {
+                repo.join(report_dir)
+            };
+            smoke(&repo, &report_dir, &tarball, cells, checks, with_embeddings)?;
         }
-        Cmd::Check { cells, with_embeddings } => {
+        Cmd::Check {
+            cells,
+            with_embeddings,
+        } => {
             let start = Instant::now();
             step("wheel", || pack::build_wheel(&repo, &out))?;
             step("binary", || binary::build(&repo, None))?;
-            let tgz = step("pack", || do_pack(&repo, &out, &[], false, Some(out.join("package"))))?;
+            let tgz = step("pack", || {
+                do_pack(&repo, &out, &[], false, Some(out.join("package")))
+            })?;
             step("verify", || verify::verify_tarball(&tgz))?;
-            step("smoke", || smoke(&repo, &tgz, cells, vec![], with_embeddings))?;
-            eprintln!("check passed in {:.1}s: {}", start.elapsed().as_secs_f64(), tgz.display());
+            step("smoke", || {
+                smoke(
+                    &repo,
+                    &repo.join("target/smoke"),
+                    &tgz,
+                    cells,
+                    vec![],
+                    with_embeddings,
+                )
+            })?;
+            eprintln!(
+                "check passed in {:.1}s: {}",
+                start.elapsed().as_secs_f64(),
+                tgz.display()
+            );
         }
     }
     Ok(())
 }
 
 /// Run the smoke matrix, print the table, write JUnit XML and JSON under target/smoke/.
-fn smoke(repo: &std::path::Path, tarball: &std::path::Path, cells: Vec<String>, checks: Vec<String>, with_embeddings: bool) -> Result<()> {
+fn smoke(
+    repo: &std::path::Path,
+    out: &std::path::Path,
+    tarball: &std::path::Path,
+    cells: Vec<String>,
+    checks: Vec<String>,
+    with_embeddings: bool,
+) -> Result<()> {
     use ktx_release::smoke::{self, report};
-    let out = repo.join("target/smoke");
+    let out = out.to_path_buf();
     std::fs::create_dir_all(&out)?;
-    let tarball = if tarball.is_absolute() { tarball.to_path_buf() } else { std::env::current_dir()?.join(tarball) };
-    let opts = smoke::Options { cells, checks, with_embeddings, tarball, out: out.clone() };
+    let tarball = if tarball.is_absolute() {
+        tarball.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(tarball)
+    };
+    let opts = smoke::Options {
+        cells,
+        checks,
+        with_embeddings,
+        tarball,
+        out: out.clone(),
+    };
     let results = smoke::run(repo, &opts)?;
     println!("\n{}", report::table(&results));
     std::fs::write(out.join("junit.xml"), report::junit(&results))?;
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report::json(&results))?)?;
-    eprintln!("reports: {} and {}", out.join("junit.xml").display(), out.join("report.json").display());
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report::json(&results))?,
+    )?;
+    eprintln!(
+        "reports: {} and {}",
+        out.join("junit.xml").display(),
+        out.join("report.json").display()
+    );
     let (_, failed, _) = report::counts(&results);
     if failed > 0 {
-        anyhow::bail!("{failed} smoke check(s) failed (details above and in {})", out.join("report.json").display());
+        anyhow::bail!(
+            "{failed} smoke check(s) failed (details above and in {})",
+            out.join("report.json").display()
+        );
     }
     Ok(())
 }

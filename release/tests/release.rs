@@ -2,7 +2,10 @@
 //! uv, twine and check-wheel-contents accept and that matches hatchling's, and a tarball whose
 //! verification catches what would break users.
 
+mod common;
+
 use assert_cmd::Command;
+use common::rewrite_tarball;
 use predicates::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -233,34 +236,6 @@ fn the_wheel_matches_what_uv_build_makes_from_the_same_pyproject() {
     let (their_files, their_meta) = unzip_listing(&theirs);
     assert_eq!(our_files, their_files);
     assert_eq!(our_meta, their_meta);
-}
-
-fn rewrite_tarball(
-    src: &Path,
-    dst: &Path,
-    edit: impl Fn(&str, &mut tar::Header, &mut Vec<u8>) -> bool,
-) {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(src).unwrap(),
-    ));
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        std::fs::File::create(dst).unwrap(),
-        flate2::Compression::default(),
-    ));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().to_string();
-        let mut header = entry.header().clone();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        if !edit(&name, &mut header, &mut bytes) {
-            continue;
-        }
-        header.set_size(bytes.len() as u64);
-        header.set_cksum();
-        builder.append(&header, bytes.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
 }
 
 #[test]

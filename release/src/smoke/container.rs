@@ -20,30 +20,65 @@ const RECIPE_VERSION: &str = "1";
 
 /// Why container cells cannot run here, or None when a Docker engine answers.
 pub fn engine_unavailable() -> Option<String> {
-    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
+    match Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+    {
         Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!("no Docker engine answers ({}); start one with scripts/docker-engine", String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("").trim())),
-        Err(e) => Some(format!("the docker CLI is not installed ({e}); run scripts/docker-engine")),
+        Ok(o) => Some(format!(
+            "no Docker engine answers ({}); start one with scripts/docker-engine",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+        )),
+        Err(e) => Some(format!(
+            "the docker CLI is not installed ({e}); run scripts/docker-engine"
+        )),
     }
 }
 
 pub fn image_tag(recipe: &ImageRecipe) -> String {
     let mut h = Sha256::new();
-    h.update(format!("{RECIPE_VERSION}|{}|{}|{}|{}", recipe.suite, recipe.packages.join(","), recipe.uv, crate::uvpin::UV_VERSION));
+    h.update(format!(
+        "{RECIPE_VERSION}|{}|{}|{}|{}",
+        recipe.suite,
+        recipe.packages.join(","),
+        recipe.uv,
+        crate::uvpin::UV_VERSION
+    ));
     let digest = ktx_bootstrap::package::hex(&h.finalize());
-    format!("ktx-smoke-{}{}:{}", recipe.suite, if recipe.uv { "-uv" } else { "" }, &digest[..12])
+    format!(
+        "ktx-smoke-{}{}:{}",
+        recipe.suite,
+        if recipe.uv { "-uv" } else { "" },
+        &digest[..12]
+    )
 }
 
 fn image_exists(tag: &str) -> bool {
-    Command::new("docker").args(["image", "inspect", tag]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("docker")
+        .args(["image", "inspect", tag])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn sh(script: &str) -> Result<()> {
-    let out = Command::new("sh").arg("-c").arg(script).output().with_context(|| format!("cannot run: {script}"))?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .with_context(|| format!("cannot run: {script}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(15).collect();
-        bail!("`{script}` failed ({}):\n{}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        bail!(
+            "`{script}` failed ({}):\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
     }
     Ok(())
 }
@@ -56,12 +91,19 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
         return Ok(tag);
     }
     let start = Instant::now();
-    eprintln!("  image {tag}: building from Debian {} (debootstrap minbase + apt)", recipe.suite);
-    let mirror = std::env::var("KTX_SMOKE_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    eprintln!(
+        "  image {tag}: building from Debian {} (debootstrap minbase + apt)",
+        recipe.suite
+    );
+    let mirror = std::env::var("KTX_SMOKE_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     let rootfs = work.join(format!("rootfs-{}", tag.replace([':', '/'], "-")));
     let _ = std::fs::remove_dir_all(&rootfs);
     let r = rootfs.display();
-    sh(&format!("debootstrap --variant=minbase {} {r} {mirror}", recipe.suite))?;
+    sh(&format!(
+        "debootstrap --variant=minbase {} {r} {mirror}",
+        recipe.suite
+    ))?;
     sh(&format!("cp /etc/resolv.conf {r}/etc/resolv.conf"))?;
     sh(&format!(
         "chroot {r} sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {} && apt-get clean && rm -rf /var/lib/apt/lists/*'",
@@ -71,9 +113,14 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
         install_uv(&rootfs)?;
     }
     sh(&format!("rm -f {r}/etc/resolv.conf"))?;
-    sh(&format!("tar -C {r} -c . | docker import - {tag} >/dev/null"))?;
+    sh(&format!(
+        "tar -C {r} -c . | docker import - {tag} >/dev/null"
+    ))?;
     let _ = std::fs::remove_dir_all(&rootfs);
-    eprintln!("  image {tag}: built in {:.0}s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "  image {tag}: built in {:.0}s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(tag)
 }
 
@@ -81,16 +128,33 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
 fn install_uv(rootfs: &Path) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let st = Command::new("python3")
-        .args(["-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+        ])
         .arg(tmp.path())
         .arg(format!("uv=={}", crate::uvpin::UV_VERSION))
         .status()?;
     if !st.success() {
         bail!("pip download uv=={} failed", crate::uvpin::UV_VERSION);
     }
-    let wheel = std::fs::read_dir(tmp.path())?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl")).context("no uv wheel downloaded")?;
+    let wheel = std::fs::read_dir(tmp.path())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .context("no uv wheel downloaded")?;
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel)?)?;
-    let name = zip.file_names().find(|n| n.contains(".data/scripts/") && n.ends_with("/uv")).map(str::to_string).context("no uv in the wheel")?;
+    let name = zip
+        .file_names()
+        .find(|n| n.contains(".data/scripts/") && n.ends_with("/uv"))
+        .map(str::to_string)
+        .context("no uv in the wheel")?;
     let dest = rootfs.join("usr/local/bin/uv");
     std::fs::create_dir_all(dest.parent().unwrap())?;
     let mut out = std::fs::File::create(&dest)?;
@@ -110,12 +174,21 @@ pub struct ContainerSandbox {
 }
 
 impl ContainerSandbox {
-    pub fn start(tag: &str, work: &Path, tarball: &Path, registry: &str) -> Result<ContainerSandbox> {
+    pub fn start(
+        tag: &str,
+        work: &Path,
+        tarball: &Path,
+        registry: &str,
+    ) -> Result<ContainerSandbox> {
         let _ = std::fs::remove_dir_all(work);
         std::fs::create_dir_all(work)?;
-        std::fs::copy(tarball, work.join(tarball.file_name().context("tarball has no name")?))?;
+        std::fs::copy(
+            tarball,
+            work.join(tarball.file_name().context("tarball has no name")?),
+        )?;
         let (name, version) = tag.split_once(':').context("image tag without a version")?;
-        let ca = std::env::var("SSL_CERT_FILE").unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".into());
+        let ca = std::env::var("SSL_CERT_FILE")
+            .unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".into());
         let mut image = GenericImage::new(name, version)
             .with_cmd(["sleep", "infinity"])
             .with_network("host")
@@ -132,21 +205,40 @@ impl ContainerSandbox {
                 .with_env_var("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
                 .with_env_var("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt");
         }
-        for k in ["HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"] {
+        for k in [
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "NO_PROXY",
+            "UV_DEFAULT_INDEX",
+            "UV_INDEX_URL",
+            "PIP_INDEX_URL",
+        ] {
             if let Ok(v) = std::env::var(k) {
                 image = image.with_env_var(k, v);
             }
         }
-        let container = image.start().with_context(|| format!("cannot start a container of {tag}"))?;
-        Ok(ContainerSandbox { container, tag: tag.to_string(), work: work.to_path_buf() })
+        let container = image
+            .start()
+            .with_context(|| format!("cannot start a container of {tag}"))?;
+        Ok(ContainerSandbox {
+            container,
+            tag: tag.to_string(),
+            work: work.to_path_buf(),
+        })
     }
 }
 
 impl Sandbox for ContainerSandbox {
     fn run(&mut self, script: &str, timeout: Duration) -> Result<StepOutput> {
         let start = Instant::now();
-        let wrapped = format!("cd /smoke && timeout -s KILL {} sh -c {}", timeout.as_secs().max(1), shell_quote(script));
-        let mut res = self.container.exec(ExecCommand::new(["sh", "-c", &wrapped]))?;
+        let wrapped = format!(
+            "cd /smoke && timeout -s KILL {} sh -c {}",
+            timeout.as_secs().max(1),
+            shell_quote(script)
+        );
+        let mut res = self
+            .container
+            .exec(ExecCommand::new(["sh", "-c", &wrapped]))?;
         let stdout = String::from_utf8_lossy(&res.stdout_to_vec()?).to_string();
         let stderr = String::from_utf8_lossy(&res.stderr_to_vec()?).to_string();
         let mut code = None;
@@ -157,11 +249,21 @@ impl Sandbox for ContainerSandbox {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(StepOutput { code, timed_out: code == Some(137) && start.elapsed() >= timeout, stdout, stderr, took: start.elapsed() })
+        Ok(StepOutput {
+            code,
+            timed_out: code == Some(137) && start.elapsed() >= timeout,
+            stdout,
+            stderr,
+            took: start.elapsed(),
+        })
     }
 
     fn describe(&self) -> String {
-        format!("container of {} (work dir {} mounted at /smoke)", self.tag, self.work.display())
+        format!(
+            "container of {} (work dir {} mounted at /smoke)",
+            self.tag,
+            self.work.display()
+        )
     }
 }
 

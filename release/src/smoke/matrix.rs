@@ -78,11 +78,17 @@ pub fn load(dir: &Path) -> Result<(Vec<Cell>, Vec<Check>)> {
     for cell in &cells.cell {
         for c in &cell.checks {
             if !checks.check.iter().any(|k| &k.id == c) {
-                bail!("matrix/cells.toml: cell {} lists an unknown check {c}", cell.id);
+                bail!(
+                    "matrix/cells.toml: cell {} lists an unknown check {c}",
+                    cell.id
+                );
             }
         }
         if cell.backend == Backend::Container && cell.image.is_none() {
-            bail!("matrix/cells.toml: container cell {} has no image recipe", cell.id);
+            bail!(
+                "matrix/cells.toml: container cell {} has no image recipe",
+                cell.id
+            );
         }
     }
     Ok((cells.cell, checks.check))

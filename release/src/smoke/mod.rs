@@ -25,7 +25,14 @@ pub struct Options {
 fn selected(cells: Vec<Cell>, checks: &[Check], opts: &Options) -> Result<Vec<(Cell, Vec<Check>)>> {
     for c in &opts.cells {
         if !cells.iter().any(|k| &k.id == c) {
-            anyhow::bail!("no cell {c} in matrix/cells.toml (cells: {})", cells.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "));
+            anyhow::bail!(
+                "no cell {c} in matrix/cells.toml (cells: {})",
+                cells
+                    .iter()
+                    .map(|k| k.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     for c in &opts.checks {
@@ -38,7 +45,10 @@ fn selected(cells: Vec<Cell>, checks: &[Check], opts: &Options) -> Result<Vec<(C
         .filter(|c| opts.cells.is_empty() || opts.cells.contains(&c.id))
         .map(|cell| {
             let mut ids = cell.checks.clone();
-            if opts.with_embeddings && cell.backend == Backend::Local && !ids.iter().any(|i| i == "embeddings") {
+            if opts.with_embeddings
+                && cell.backend == Backend::Local
+                && !ids.iter().any(|i| i == "embeddings")
+            {
                 ids.push("embeddings".into());
             }
             let list = ids
@@ -55,7 +65,11 @@ fn selected(cells: Vec<Cell>, checks: &[Check], opts: &Options) -> Result<Vec<(C
 
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("      | {l}")).collect::<Vec<_>>().join("\n")
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("      | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
@@ -69,7 +83,10 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
         };
     }
     let version = ktx_bootstrap::VERSION;
-    let name = tarball.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = tarball
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     for step in &check.step {
         let script = matrix::expand(&step.run, version, &name);
         let timeout = Duration::from_secs(step.timeout.unwrap_or(600));
@@ -101,14 +118,21 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
             }
         }
         if !missed.is_empty() {
-            let logs = sb.run(sandbox::DIAGNOSE, Duration::from_secs(30)).map(|o| o.stdout).unwrap_or_default();
+            let logs = sb
+                .run(sandbox::DIAGNOSE, Duration::from_secs(30))
+                .map(|o| o.stdout)
+                .unwrap_or_default();
             return Outcome::Fail(format!(
                 "$ {script}\n    {}\n    stdout:\n{}\n    stderr:\n{}\n    in: {}{}",
                 missed.join("; "),
                 tail(&out.stdout, 12),
                 tail(&out.stderr, 12),
                 sb.describe(),
-                if logs.trim().is_empty() { String::new() } else { format!("\n    logs:\n{}", tail(&logs, 30)) }
+                if logs.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("\n    logs:\n{}", tail(&logs, 30))
+                }
             ));
         }
     }
@@ -120,34 +144,67 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
     let plan = selected(cells, &checks, opts)?;
     let work = opts.out.join("cells");
     std::fs::create_dir_all(&work)?;
-    eprintln!("==> smoke: starting verdaccio and publishing {}", opts.tarball.display());
+    eprintln!(
+        "==> smoke: starting verdaccio and publishing {}",
+        opts.tarball.display()
+    );
     let registry = registry::Registry::start(repo, &opts.out)?;
     registry.publish(&opts.tarball)?;
-    eprintln!("    registry {} (log {})", registry.url, registry.log.display());
-    let engine = if plan.iter().any(|(c, _)| c.backend == Backend::Container) { container::engine_unavailable() } else { None };
+    eprintln!(
+        "    registry {} (log {})",
+        registry.url,
+        registry.log.display()
+    );
+    let engine = if plan.iter().any(|(c, _)| c.backend == Backend::Container) {
+        container::engine_unavailable()
+    } else {
+        None
+    };
     let mut results = Vec::new();
     for (cell, list) in plan {
         eprintln!("==> cell {} ({} checks)", cell.id, list.len());
         let skip_all = |reason: String, results: &mut Vec<CheckResult>| {
             for k in &list {
-                results.push(CheckResult { cell: cell.id.clone(), check: k.id.clone(), title: k.title.clone(), outcome: Outcome::Skip(reason.clone()), took: Duration::ZERO });
+                results.push(CheckResult {
+                    cell: cell.id.clone(),
+                    check: k.id.clone(),
+                    title: k.title.clone(),
+                    outcome: Outcome::Skip(reason.clone()),
+                    took: Duration::ZERO,
+                });
             }
         };
         let mut sandbox: Box<dyn Sandbox> = match cell.backend {
-            Backend::Local => Box::new(sandbox::Local::new(&work.join(&cell.id), &opts.tarball, &registry.url)?),
+            Backend::Local => Box::new(sandbox::Local::new(
+                &work.join(&cell.id),
+                &opts.tarball,
+                &registry.url,
+            )?),
             Backend::Container => {
                 if let Some(reason) = &engine {
                     skip_all(reason.clone(), &mut results);
                     continue;
                 }
                 let recipe = cell.image.clone().expect("checked at load");
-                let made = container::ensure_image(&recipe, &opts.out)
-                    .and_then(|tag| container::ContainerSandbox::start(&tag, &work.join(&cell.id), &opts.tarball, &registry.url));
+                let made = container::ensure_image(&recipe, &opts.out).and_then(|tag| {
+                    container::ContainerSandbox::start(
+                        &tag,
+                        &work.join(&cell.id),
+                        &opts.tarball,
+                        &registry.url,
+                    )
+                });
                 match made {
                     Ok(s) => Box::new(s),
                     Err(e) => {
                         for k in &list {
-                            results.push(CheckResult { cell: cell.id.clone(), check: k.id.clone(), title: k.title.clone(), outcome: Outcome::Fail(format!("the cell could not start: {e:#}")), took: Duration::ZERO });
+                            results.push(CheckResult {
+                                cell: cell.id.clone(),
+                                check: k.id.clone(),
+                                title: k.title.clone(),
+                                outcome: Outcome::Fail(format!("the cell could not start: {e:#}")),
+                                took: Duration::ZERO,
+                            });
                         }
                         continue;
                     }
@@ -167,10 +224,19 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
             if let Outcome::Fail(why) = &outcome {
                 eprintln!("{why}");
             }
-            results.push(CheckResult { cell: cell.id.clone(), check: k.id.clone(), title: k.title.clone(), outcome, took });
+            results.push(CheckResult {
+                cell: cell.id.clone(),
+                check: k.id.clone(),
+                title: k.title.clone(),
+                outcome,
+                took,
+            });
         }
         if cell.backend == Backend::Container {
-            let _ = sandbox.run("npx --yes @kaelio/ktx runtime stop >/dev/null 2>&1; true", Duration::from_secs(60));
+            let _ = sandbox.run(
+                "npx --yes @kaelio/ktx runtime stop >/dev/null 2>&1; true",
+                Duration::from_secs(60),
+            );
         }
         drop(sandbox);
     }

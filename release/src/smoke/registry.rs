@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 pub struct Registry {
     pub url: String,
     child: Child,
@@ -16,14 +15,18 @@ pub struct Registry {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Install verdaccio (once) under `tools`, from fixtures/registry/package.json.
 fn install(repo: &Path, tools: &Path) -> Result<PathBuf> {
     let bin = tools.join("node_modules/.bin/verdaccio");
     let manifest = std::fs::read(repo.join("fixtures/registry/package.json"))?;
-    if bin.exists() && std::fs::read(tools.join("package.json")).ok().as_deref() == Some(&manifest[..]) {
+    if bin.exists()
+        && std::fs::read(tools.join("package.json")).ok().as_deref() == Some(&manifest[..])
+    {
         return Ok(bin);
     }
     eprintln!("  installing verdaccio from the npm registry (fixtures/registry/package.json)");
@@ -35,7 +38,10 @@ fn install(repo: &Path, tools: &Path) -> Result<PathBuf> {
         .output()
         .context("cannot run npm")?;
     if !out.status.success() || !bin.exists() {
-        bail!("npm install of verdaccio failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "npm install of verdaccio failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(bin)
 }
@@ -50,7 +56,12 @@ impl Registry {
         let listen = format!("127.0.0.1:{port}");
         let template = std::fs::read_to_string(repo.join("fixtures/registry/config.yaml"))?;
         let config = storage.join("config.yaml");
-        std::fs::write(&config, template.replace("{storage}", &storage.display().to_string()).replace("{listen}", &listen))?;
+        std::fs::write(
+            &config,
+            template
+                .replace("{storage}", &storage.display().to_string())
+                .replace("{listen}", &listen),
+        )?;
         let log = work.join("registry.log");
         let out = std::fs::File::create(&log)?;
         let child = Command::new(bin)
@@ -61,17 +72,27 @@ impl Registry {
             .spawn()
             .context("cannot start verdaccio")?;
         let url = format!("http://{listen}/");
-        let mut reg = Registry { url, child, log, npmrc: work.join("registry.npmrc") };
+        let mut reg = Registry {
+            url,
+            child,
+            log,
+            npmrc: work.join("registry.npmrc"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && ureq::get(&format!("{}-/ping", reg.url)).call().is_ok() {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && ureq::get(&format!("{}-/ping", reg.url)).call().is_ok()
+            {
                 break;
             }
             if let Ok(Some(st)) = reg.child.try_wait() {
                 bail!("verdaccio exited ({st}); see {}", reg.log.display());
             }
             if Instant::now() > deadline {
-                bail!("verdaccio did not answer within 60 s; see {}", reg.log.display());
+                bail!(
+                    "verdaccio did not answer within 60 s; see {}",
+                    reg.log.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -85,9 +106,14 @@ impl Registry {
             .send_json(serde_json::json!({"name": "smoke", "password": "smoke-password", "type": "user", "roles": []}))
             .context("cannot create the registry user")?;
         let body: serde_json::Value = resp.into_json()?;
-        let token = body["token"].as_str().context("the registry gave no token")?;
+        let token = body["token"]
+            .as_str()
+            .context("the registry gave no token")?;
         let host = self.url.trim_start_matches("http:");
-        std::fs::write(&self.npmrc, format!("registry={}\n{host}:_authToken={token}\n", self.url))?;
+        std::fs::write(
+            &self.npmrc,
+            format!("registry={}\n{host}:_authToken={token}\n", self.url),
+        )?;
         Ok(())
     }
 
@@ -101,7 +127,11 @@ impl Registry {
             .output()
             .context("cannot run npm publish")?;
         if !out.status.success() {
-            bail!("npm publish to {} failed:\n{}", self.url, String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "npm publish to {} failed:\n{}",
+                self.url,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     }

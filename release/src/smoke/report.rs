@@ -52,10 +52,13 @@ pub fn table(results: &[CheckResult]) -> String {
     }
     let (p, f, k) = counts(results);
     s.push_str(&format!("\n{p} passed, {f} failed, {k} skipped\n"));
-    let mut reasons: Vec<String> = results.iter().filter_map(|r| match &r.outcome {
-        Outcome::Skip(why) => Some(format!("skipped in {}: {why}", r.cell)),
-        _ => None,
-    }).collect();
+    let mut reasons: Vec<String> = results
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Skip(why) => Some(format!("skipped in {}: {why}", r.cell)),
+            _ => None,
+        })
+        .collect();
     reasons.dedup();
     for r in reasons {
         s.push_str(&format!("{r}\n"));
@@ -64,13 +67,22 @@ pub fn table(results: &[CheckResult]) -> String {
 }
 
 pub fn counts(results: &[CheckResult]) -> (usize, usize, usize) {
-    let p = results.iter().filter(|r| matches!(r.outcome, Outcome::Pass)).count();
-    let f = results.iter().filter(|r| matches!(r.outcome, Outcome::Fail(_))).count();
+    let p = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Pass))
+        .count();
+    let f = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .count();
     (p, f, results.len() - p - f)
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn junit(results: &[CheckResult]) -> String {
@@ -81,14 +93,33 @@ pub fn junit(results: &[CheckResult]) -> String {
     cells.dedup();
     for c in cells {
         let rs: Vec<&CheckResult> = results.iter().filter(|r| r.cell == c).collect();
-        let fails = rs.iter().filter(|r| matches!(r.outcome, Outcome::Fail(_))).count();
-        let skips = rs.iter().filter(|r| matches!(r.outcome, Outcome::Skip(_))).count();
-        s.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" skipped=\"{skips}\">\n", xml(c), rs.len()));
+        let fails = rs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+            .count();
+        let skips = rs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Skip(_)))
+            .count();
+        s.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" skipped=\"{skips}\">\n",
+            xml(c),
+            rs.len()
+        ));
         for r in rs {
-            s.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">", xml(&r.cell), xml(&r.check), r.took.as_secs_f64()));
+            s.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
+                xml(&r.cell),
+                xml(&r.check),
+                r.took.as_secs_f64()
+            ));
             match &r.outcome {
                 Outcome::Pass => {}
-                Outcome::Fail(why) => s.push_str(&format!("<failure message=\"{}\">{}</failure>", xml(why.lines().next().unwrap_or("")), xml(why))),
+                Outcome::Fail(why) => s.push_str(&format!(
+                    "<failure message=\"{}\">{}</failure>",
+                    xml(why.lines().next().unwrap_or("")),
+                    xml(why)
+                )),
                 Outcome::Skip(why) => s.push_str(&format!("<skipped message=\"{}\"/>", xml(why))),
             }
             s.push_str("</testcase>\n");

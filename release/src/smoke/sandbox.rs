@@ -35,50 +35,90 @@ fn path_without_uv(extra: &Path) -> String {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = vec![extra.to_path_buf()];
     dirs.extend(std::env::split_paths(&path).filter(|d| !d.join("uv").exists()));
-    std::env::join_paths(dirs).map(|p| p.to_string_lossy().to_string()).unwrap_or_default()
+    std::env::join_paths(dirs)
+        .map(|p| p.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 impl Local {
     pub fn new(dir: &Path, tarball: &Path, registry: &str) -> Result<Local> {
         let _ = std::fs::remove_dir_all(dir);
-        for sub in ["home", "work", "npm-prefix/bin", "npm-cache", "xdg/data", "xdg/config", "xdg/cache"] {
+        for sub in [
+            "home",
+            "work",
+            "npm-prefix/bin",
+            "npm-cache",
+            "xdg/data",
+            "xdg/config",
+            "xdg/cache",
+        ] {
             std::fs::create_dir_all(dir.join(sub))?;
         }
         let name = tarball.file_name().context("tarball has no name")?;
         std::fs::copy(tarball, dir.join("work").join(name))?;
         let npmrc = dir.join("home/.npmrc");
-        std::fs::write(&npmrc, format!("registry={registry}\nupdate-notifier=false\nfund=false\naudit=false\n"))?;
+        std::fs::write(
+            &npmrc,
+            format!("registry={registry}\nupdate-notifier=false\nfund=false\naudit=false\n"),
+        )?;
         let d = |s: &str| dir.join(s).display().to_string();
         let mut env = vec![
             ("HOME".to_string(), d("home")),
-            ("PATH".to_string(), path_without_uv(&dir.join("npm-prefix/bin"))),
+            (
+                "PATH".to_string(),
+                path_without_uv(&dir.join("npm-prefix/bin")),
+            ),
             ("XDG_DATA_HOME".to_string(), d("xdg/data")),
             ("XDG_CONFIG_HOME".to_string(), d("xdg/config")),
             ("XDG_CACHE_HOME".to_string(), d("xdg/cache")),
             ("npm_config_prefix".to_string(), d("npm-prefix")),
             ("npm_config_cache".to_string(), d("npm-cache")),
-            ("npm_config_userconfig".to_string(), npmrc.display().to_string()),
+            (
+                "npm_config_userconfig".to_string(),
+                npmrc.display().to_string(),
+            ),
             ("npm_config_registry".to_string(), registry.to_string()),
             ("LANG".to_string(), "C.UTF-8".to_string()),
         ];
         // Shared with the host on purpose: the uv cache (speed), CA bundles and proxies (the
         // network users have).
-        let cache = std::env::var("UV_CACHE_DIR").ok().or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cache/uv")));
+        let cache = std::env::var("UV_CACHE_DIR")
+            .ok()
+            .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cache/uv")));
         if let Some(c) = cache {
             env.push(("UV_CACHE_DIR".into(), c));
         }
-        for k in ["SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL", "TMPDIR"] {
+        for k in [
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "NODE_EXTRA_CA_CERTS",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "NO_PROXY",
+            "https_proxy",
+            "http_proxy",
+            "no_proxy",
+            "UV_DEFAULT_INDEX",
+            "UV_INDEX_URL",
+            "PIP_INDEX_URL",
+            "TMPDIR",
+        ] {
             if let Ok(v) = std::env::var(k) {
                 env.push((k.to_string(), v));
             }
         }
-        Ok(Local { dir: dir.to_path_buf(), env })
+        Ok(Local {
+            dir: dir.to_path_buf(),
+            env,
+        })
     }
 }
 
 /// Run a command with a deadline, capturing its output.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<StepOutput> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -127,7 +167,10 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<StepOutpu
 impl Sandbox for Local {
     fn run(&mut self, script: &str, timeout: Duration) -> Result<StepOutput> {
         let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(script).current_dir(self.dir.join("work")).env_clear();
+        cmd.arg("-c")
+            .arg(script)
+            .current_dir(self.dir.join("work"))
+            .env_clear();
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -135,13 +178,19 @@ impl Sandbox for Local {
     }
 
     fn describe(&self) -> String {
-        format!("local sandbox {} (runtime under xdg/data/kaelio/ktx/runtime)", self.dir.display())
+        format!(
+            "local sandbox {} (runtime under xdg/data/kaelio/ktx/runtime)",
+            self.dir.display()
+        )
     }
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         // Leave no daemon behind.
-        let _ = self.run("npx --yes @kaelio/ktx runtime stop >/dev/null 2>&1; true", Duration::from_secs(60));
+        let _ = self.run(
+            "npx --yes @kaelio/ktx runtime stop >/dev/null 2>&1; true",
+            Duration::from_secs(60),
+        );
     }
 }
