@@ -368,15 +368,32 @@ fn prune_stops_the_daemon_of_a_version_it_removes() {
     // An older version's runtime whose daemon still runs: a copy of this one, and this
     // version's daemon recorded as the old version's.
     let old = sb.root().join("0.0.9");
-    assert!(std::process::Command::new("cp").arg("-a").arg(sb.version_dir()).arg(&old).status().unwrap().success());
+    assert!(std::process::Command::new("cp")
+        .arg("-a")
+        .arg(sb.version_dir())
+        .arg(&old)
+        .status()
+        .unwrap()
+        .success());
     sb.ktx().args(["runtime", "start"]).assert().success();
     let pid = state(&sb)["pid"].as_u64().unwrap();
-    std::fs::rename(sb.version_dir().join("daemon.json"), old.join("daemon.json")).unwrap();
-    sb.ktx().args(["runtime", "prune"]).assert().success().stdout(predicate::str::contains("removed").and(predicate::str::contains("0.0.9")));
+    std::fs::rename(
+        sb.version_dir().join("daemon.json"),
+        old.join("daemon.json"),
+    )
+    .unwrap();
+    sb.ktx()
+        .args(["runtime", "prune"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("removed").and(predicate::str::contains("0.0.9")));
     assert!(!old.exists());
     let deadline = Instant::now() + Duration::from_secs(10);
     while pid_alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!pid_alive(pid), "prune left the removed version's daemon running");
+    assert!(
+        !pid_alive(pid),
+        "prune left the removed version's daemon running"
+    );
 }

@@ -17,9 +17,7 @@ fn embed_without_the_feature_and_no_input_exits_4_with_the_exact_command() {
         .stderr(predicate::str::contains(
             "run: ktx runtime install --feature local-embeddings",
         ));
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sb.version_dir().join("manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = sb.manifest();
     assert_eq!(m["features"], serde_json::json!(["core"]));
 }
 
@@ -46,9 +44,7 @@ fn a_failed_feature_install_keeps_the_core_working_and_is_not_recorded() {
             predicate::str::contains("installing local-embeddings failed")
                 .and(predicate::str::contains("install-")),
         );
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sb.version_dir().join("manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = sb.manifest();
     assert_eq!(m["features"], serde_json::json!(["core"]));
     sb.ktx()
         .args([

@@ -70,9 +70,7 @@ fn npx_of_the_tarball_bootstraps_uv_installs_core_and_answers_queries() {
         .assert()
         .success()
         .stdout(predicate::str::contains("US").and(predicate::str::contains("rows)")));
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sb.version_dir().join("manifest.json")).unwrap())
-            .unwrap();
+    let m: serde_json::Value = sb.manifest();
     assert_eq!(m["features"], serde_json::json!(["core"]));
     npx(&sb)
         .args(["bootstrap", "--yes"])

@@ -98,9 +98,7 @@ fn first_query_installs_only_core_then_prints_sql_and_rows() {
         .assert()
         .success()
         .stdout(predicate::str::contains("SELECT").and(predicate::str::contains("\"country\"")));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sb.version_dir().join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest: serde_json::Value = sb.manifest();
     assert_eq!(manifest["features"], serde_json::json!(["core"]));
     assert_eq!(manifest["cliVersion"], env!("CARGO_PKG_VERSION"));
     sb.ktx()

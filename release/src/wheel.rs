@@ -9,6 +9,7 @@
 use crate::pyproject::PyProject;
 use anyhow::{Context, Result};
 use base64::Engine;
+use ktx_bootstrap::manifest::civil_from_days;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -220,20 +221,6 @@ fn timestamp() -> Result<zip::DateTime> {
         (secs % 60) as u8,
     )
     .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH={epoch} is outside the zip date range"))
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Build the wheel of `py` into `out_dir`, replacing an older file of the same name atomically.

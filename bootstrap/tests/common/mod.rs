@@ -97,6 +97,11 @@ impl Sandbox {
     pub fn install(&self) {
         self.ktx().args(["runtime", "install"]).assert().success();
     }
+    /// The installed runtime's manifest.json.
+    pub fn manifest(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.version_dir().join("manifest.json")).unwrap())
+            .unwrap()
+    }
     pub fn install_logs(&self) -> usize {
         std::fs::read_dir(self.version_dir().join("logs"))
             .map(|d| d.count())
