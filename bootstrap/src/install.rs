@@ -174,6 +174,7 @@ fn run_logged(
     let err = log
         .try_clone()
         .map_err(|e| Error::io("cannot write the install log", log_path, e))?;
+    die_with_parent(&mut cmd);
     let status = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
@@ -205,13 +206,52 @@ pub fn tail_of(path: &Path, n: usize) -> String {
         .join("\n")
 }
 
+/// Take a leftover directory out of the way: rename it to `.trash-*` (atomic, even if an
+/// orphaned uv of a killed ktx still writes into it), then delete it as far as possible.
 fn remove_dir(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::io("cannot remove", path, e))
-        }
-        _ => Ok(()),
+    if !path.exists() {
+        return Ok(());
     }
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let trash = parent.join(format!(
+        ".trash-{}-{}",
+        std::process::id(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ));
+    std::fs::rename(path, &trash).map_err(|e| Error::io("cannot remove", path, e))?;
+    let _ = std::fs::remove_dir_all(&trash);
+    Ok(())
+}
+
+/// Delete what earlier `remove_dir` calls could not (best effort).
+fn empty_trash(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".trash-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Children of the install die with this ktx (Linux): a killed install leaves no uv behind
+/// still writing into the staging directory.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 fn install_core(
@@ -233,6 +273,7 @@ fn install_core(
     }
     remove_dir(&layout.staging())?;
     remove_dir(&layout.retired())?;
+    empty_trash(&layout.version_dir());
     let uv_version = uv::version(&uv.path)?;
     let staging = layout.staging();
     progress.step("creating the Python virtual environment");
