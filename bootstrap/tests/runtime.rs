@@ -476,3 +476,52 @@ fn a_missing_project_is_a_usage_error_before_any_install() {
         .stderr(predicate::str::contains("no ktx.yaml"));
     assert!(!sb.root().exists());
 }
+
+/// Run `ktx <args>` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(sb: &Sandbox, args: &str, answer: &str) -> std::process::Output {
+    let ktx = assert_cmd::cargo::cargo_bin("ktx");
+    let cmd = sb.std_ktx();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &format!("{} {args}", ktx.display()), "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    script
+        .current_dir(sb.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = script
+        .spawn()
+        .expect("util-linux `script` gives the test a terminal");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn on_a_terminal_the_first_install_asks_and_says_what_will_be_downloaded() {
+    let sb = Sandbox::new();
+    sb.demo();
+    let q = "sl query --project-dir demo --measure orders.revenue";
+    let declined = on_a_terminal(&sb, q, "n\n");
+    let text = stdout_of(&declined);
+    assert!(
+        text.contains("will download Python dependencies")
+            && text.contains("Install it now? [Y/n]"),
+        "{text}"
+    );
+    assert!(!declined.status.success());
+    assert!(!sb.version_dir().join("manifest.json").exists());
+    let accepted = on_a_terminal(&sb, q, "y\n");
+    assert!(accepted.status.success(), "{}", stdout_of(&accepted));
+    assert!(stdout_of(&accepted).contains("SELECT"));
+    assert_eq!(sb.manifest()["features"], serde_json::json!(["core"]));
+}
