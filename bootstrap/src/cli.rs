@@ -57,7 +57,7 @@ pub enum Command {
     },
     /// Get uv if none is installed (pinned, checksum-verified) and install the core runtime.
     Bootstrap,
-    /// Manage the Python runtime: install, status, doctor, prune.
+    /// Manage the Python runtime: install, status, start, stop, doctor, prune.
     #[command(subcommand)]
     Runtime(Runtime),
 }
