@@ -146,3 +146,20 @@ def test_fan_out_without_primary_key_is_refused(tmp_path):
     project = load_project(root)
     with pytest.raises(RejectedError, match="no primary_key"):
         compile_query(project, parse_query({"measures": ["customers.n"], "dimensions": ["orders.status"]}))
+
+
+def test_a_project_edited_after_loading_is_loaded_again(tmp_path):
+    """The daemon caches loaded projects; an edit to a source must be seen at once."""
+    import shutil
+
+    from semantic_layer import model
+
+    proj = tmp_path / "p"
+    shutil.copytree(DEMO_DIR, proj)
+    first = model.load_project(str(proj))
+    assert model.load_project(str(proj)) is first
+    src = proj / "sources" / "orders.yaml"
+    src.write_text(src.read_text().replace("name: revenue", "name: turnover"))
+    second = model.load_project(str(proj))
+    assert second is not first
+    assert "turnover" in second.sources["orders"].measures
