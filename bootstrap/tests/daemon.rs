@@ -12,6 +12,18 @@ fn state(sb: &Sandbox) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(sb.version_dir().join("daemon.json")).unwrap()).unwrap()
 }
 
+/// Make daemon.json claim that `pid` on `port` is this version's daemon.
+fn claim_daemon(sb: &Sandbox, pid: u32, port: u16) {
+    std::fs::write(
+        sb.version_dir().join("daemon.json"),
+        format!(
+            r#"{{"pid": {pid}, "port": {port}, "version": "{}", "features": ["core"], "startedAt": "2026-01-01T00:00:00Z", "token": "t"}}"#,
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+    .unwrap();
+}
+
 fn pid_alive(pid: u64) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -114,11 +126,7 @@ fn a_daemon_file_naming_an_unrelated_process_leaves_it_alive_and_starts_a_new_da
         .arg("60")
         .spawn()
         .unwrap();
-    std::fs::write(
-        sb.version_dir().join("daemon.json"),
-        format!(r#"{{"pid": {}, "port": 9, "version": "{}", "features": ["core"], "startedAt": "2026-01-01T00:00:00Z", "token": "t"}}"#, sleeper.id(), env!("CARGO_PKG_VERSION")),
-    )
-    .unwrap();
+    claim_daemon(&sb, sleeper.id(), 9);
     sb.ktx()
         .args(["runtime", "start"])
         .assert()
@@ -160,11 +168,7 @@ fn a_squatted_port_is_left_alone_and_the_new_daemon_takes_another() {
             .parse::<u16>()
             .unwrap()
     };
-    std::fs::write(
-        sb.version_dir().join("daemon.json"),
-        format!(r#"{{"pid": {}, "port": {port}, "version": "{}", "features": ["core"], "startedAt": "2026-01-01T00:00:00Z", "token": "t"}}"#, squatter.id(), env!("CARGO_PKG_VERSION")),
-    )
-    .unwrap();
+    claim_daemon(&sb, squatter.id(), port);
     sb.ktx()
         .args(["runtime", "start"])
         .assert()

@@ -47,9 +47,9 @@ impl Sandbox {
     pub fn home(&self) -> PathBuf {
         self.path().join("home")
     }
-    /// `ktx` with this sandbox's HOME and runtime root, the test package, no uv.
-    pub fn ktx_without_uv(&self) -> Command {
-        let mut cmd = Command::cargo_bin("ktx").unwrap();
+    /// `ktx` (std) with this sandbox's HOME and runtime root, the test package, no uv.
+    pub fn std_ktx_without_uv(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ktx"));
         cmd.env("HOME", self.home())
             .env("XDG_DATA_HOME", self.home().join(".local/share"))
             .env("KTX_RUNTIME_DIR", self.root())
@@ -62,24 +62,19 @@ impl Sandbox {
             .current_dir(self.path());
         cmd
     }
-    /// `ktx` as above, with the shared test uv.
-    pub fn ktx(&self) -> Command {
-        let mut cmd = self.ktx_without_uv();
+    /// As above, with the shared test uv (for spawning in parallel).
+    pub fn std_ktx(&self) -> std::process::Command {
+        let mut cmd = self.std_ktx_without_uv();
         cmd.env("KTX_UV", uv());
         cmd
     }
-    /// A std Command for the same binary and environment (for spawning in parallel).
-    pub fn std_ktx(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ktx"));
-        cmd.env("HOME", self.home())
-            .env("KTX_RUNTIME_DIR", self.root())
-            .env("KTX_PACKAGE_ROOT", package())
-            .env("KTX_UV", uv())
-            .env("KTX_DAEMON_IDLE_TIMEOUT", "120")
-            .env_remove("KTX_YES")
-            .env_remove("KTX_NO_INPUT")
-            .current_dir(self.path());
-        cmd
+    /// `ktx` for assertions, without uv.
+    pub fn ktx_without_uv(&self) -> Command {
+        Command::from_std(self.std_ktx_without_uv())
+    }
+    /// `ktx` for assertions, with the shared test uv.
+    pub fn ktx(&self) -> Command {
+        Command::from_std(self.std_ktx())
     }
     /// Write the demo project and return its directory.
     pub fn demo(&self) -> PathBuf {
