@@ -182,3 +182,31 @@ fn without_network_bootstrap_fails_fast_and_clearly_while_an_installed_runtime_k
         .success()
         .stdout(predicate::str::contains("rows)"));
 }
+
+#[test]
+fn the_uv_download_goes_through_https_proxy_unless_no_proxy_exempts_the_host() {
+    let sb = Sandbox::new();
+    // A proxy that refuses every connection: the download must try it, and fail clearly.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://127.0.0.1:{}", dead.local_addr().unwrap().port());
+    drop(dead);
+    sb.ktx_without_uv()
+        .env("HTTPS_PROXY", &proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .args(["bootstrap", "--yes"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot download uv"));
+    assert!(uv_dirs(&sb).iter().all(|d| d.starts_with('.')));
+    // NO_PROXY exempts the index and its file host: the same download now works.
+    sb.ktx_without_uv()
+        .env("HTTPS_PROXY", &proxy)
+        .env("NO_PROXY", "pypi.org,files.pythonhosted.org")
+        .env("UV_NO_PROXY", "*")
+        .args(["bootstrap", "--yes"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("verified"));
+}
