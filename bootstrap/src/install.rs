@@ -293,19 +293,7 @@ fn install_core(
         "installing kaelio-ktx {} and its dependencies",
         layout.version
     ));
-    // Bytecode is compiled at install time: later runs start fast even where
-    // PYTHONDONTWRITEBYTECODE is set or the venv is read-only.
-    let mut pip = uv::command(&uv.path, layout);
-    pip.args([
-        "pip",
-        "install",
-        "--compile-bytecode",
-        "--color",
-        "never",
-        "--python",
-    ])
-    .arg(&staging_python)
-    .arg(pkg.wheel_path());
+    let pip = pip_install(uv, layout, &staging_python, pkg.wheel_path().as_os_str());
     run_logged(ctx, pip, log, log_path, "installing the wheel", progress)?;
     progress.step("checking the runtime");
     let daemon = venv_bin(&staging, "ktx-daemon");
@@ -381,17 +369,8 @@ fn install_extra(
     progress.step(&format!(
         "installing the {feature} feature (large download)"
     ));
-    let mut pip = uv::command(&uv.path, layout);
-    pip.args([
-        "pip",
-        "install",
-        "--compile-bytecode",
-        "--color",
-        "never",
-        "--python",
-    ])
-    .arg(layout.venv_python())
-    .arg(format!("{}[{feature}]", pkg.wheel_path().display()));
+    let spec = format!("{}[{feature}]", pkg.wheel_path().display());
+    let pip = pip_install(uv, layout, &layout.venv_python(), spec.as_ref());
     run_logged(
         ctx,
         pip,
@@ -413,6 +392,23 @@ fn install_extra(
     )?;
     m.features.push(feature.to_string());
     manifest::write(layout, m)
+}
+
+/// `uv pip install SPEC` into the venv of `python`. Bytecode is compiled at install time, so
+/// later runs start fast even where PYTHONDONTWRITEBYTECODE is set or the venv is read-only.
+fn pip_install(uv: &Uv, layout: &Layout, python: &Path, spec: &std::ffi::OsStr) -> Command {
+    let mut pip = uv::command(&uv.path, layout);
+    pip.args([
+        "pip",
+        "install",
+        "--compile-bytecode",
+        "--color",
+        "never",
+        "--python",
+    ])
+    .arg(python)
+    .arg(spec);
+    pip
 }
 
 /// `version_info` (uv) or `version` (venv module) from pyvenv.cfg.

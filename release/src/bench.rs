@@ -236,16 +236,6 @@ fn mk(label: &str, build: impl Fn() -> Command + 'static) -> Cmd {
     }
 }
 
-fn path_without_uv() -> String {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let kept: Vec<PathBuf> = std::env::split_paths(&path)
-        .filter(|d| !d.join("uv").is_file())
-        .collect();
-    std::env::join_paths(kept)
-        .map(|p| p.to_string_lossy().to_string())
-        .unwrap_or_default()
-}
-
 fn check(status: std::io::Result<std::process::ExitStatus>, what: &str) -> Result<()> {
     match status {
         Ok(s) if s.success() => Ok(()),
@@ -595,7 +585,7 @@ pub fn run(repo: &Path, env: &BenchEnv, opts: &Options) -> Result<Vec<Row>> {
             cold_root.clone(),
             env.dir.clone(),
         );
-        let path = path_without_uv();
+        let path = crate::smoke::sandbox::path_without_uv(None);
         move || {
             let mut c = Command::new(&ktx);
             c.args(["bootstrap", "--yes"])

@@ -21,3 +21,17 @@ pub fn repo_root() -> PathBuf {
         .expect("release/ sits in the repository")
         .to_path_buf()
 }
+
+/// Give a file the mode a wheel or the npm package fixes for it (a no-op off Unix).
+pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use anyhow::Context;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot chmod {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}

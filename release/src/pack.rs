@@ -3,6 +3,7 @@
 //! appears in dist/ only once verified; a failure leaves nothing there.
 
 use crate::pyproject::PyProject;
+use crate::set_mode;
 use crate::uvpin;
 use crate::verify;
 use crate::wheel::{self, BuiltWheel};
@@ -162,17 +163,5 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             copy(&entry.path(), &target, 0o644)?;
         }
     }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot chmod {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> Result<()> {
     Ok(())
 }

@@ -3,8 +3,7 @@
 //! Cargo, npm, the manifest and the wheel equal. Every failure names the file in the tarball.
 
 use anyhow::{bail, Context, Result};
-use ktx_bootstrap::package::{hex, BundledManifest, MANIFEST_PATH};
-use sha2::{Digest, Sha256};
+use ktx_bootstrap::package::{BundledManifest, MANIFEST_PATH};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -68,7 +67,7 @@ pub fn verify_tarball(path: &Path) -> Result<Verified> {
         .with_context(|| format!("package/{MANIFEST_PATH} is not a valid runtime manifest"))?;
     let wheel_name = format!("python/{}", manifest.wheel.file);
     let wheel = get(&wheel_name)?;
-    let actual = hex(&Sha256::digest(&wheel.bytes));
+    let actual = crate::wheel::sha256_hex(&wheel.bytes);
     if actual != manifest.wheel.sha256 {
         bail!(
             "package/{wheel_name}: sha256 {actual} does not match {MANIFEST_PATH} ({}); the wheel was altered after it was built",

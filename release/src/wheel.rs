@@ -7,6 +7,7 @@
 //! The file is written under a temporary name and renamed, so a failed build leaves nothing.
 
 use crate::pyproject::PyProject;
+use crate::set_mode;
 use anyhow::{Context, Result};
 use base64::Engine;
 use ktx_bootstrap::manifest::civil_from_days;
@@ -192,11 +193,7 @@ pub fn record_digest(bytes: &[u8]) -> String {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    ktx_bootstrap::package::hex(&Sha256::digest(bytes))
 }
 
 /// The zip timestamp: SOURCE_DATE_EPOCH when set (clamped to 1980, zip's epoch), else 1980-01-01.
@@ -272,18 +269,6 @@ pub fn build(py: &PyProject, out_dir: &Path) -> Result<BuiltWheel> {
         sha256,
         files: files.len(),
     })
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot chmod {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -31,10 +31,14 @@ pub struct Local {
     env: Vec<(String, String)>,
 }
 
-fn path_without_uv(extra: &Path) -> String {
+/// PATH without any directory that holds a uv (the cells and cold benchmarks are about a
+/// machine without uv), with `first` put in front when given.
+pub fn path_without_uv(first: Option<&Path>) -> String {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = vec![extra.to_path_buf()];
-    dirs.extend(std::env::split_paths(&path).filter(|d| !d.join("uv").exists()));
+    let dirs = first
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain(std::env::split_paths(&path).filter(|d| !d.join("uv").exists()));
     std::env::join_paths(dirs)
         .map(|p| p.to_string_lossy().to_string())
         .unwrap_or_default()
@@ -71,7 +75,7 @@ impl Local {
             ("HOME".to_string(), d("home")),
             (
                 "PATH".to_string(),
-                path_without_uv(&dir.join("npm-prefix/bin")),
+                path_without_uv(Some(&dir.join("npm-prefix/bin"))),
             ),
             ("XDG_DATA_HOME".to_string(), d("xdg/data")),
             ("XDG_CONFIG_HOME".to_string(), d("xdg/config")),
