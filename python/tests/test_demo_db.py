@@ -1,3 +1,5 @@
+"""The demo database: regenerating it is deterministic, and its shape is what the tests assume."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,13 +25,13 @@ def _dump(path):
         conn.close()
 
 
-def test_regeneration_is_deterministic(tmp_path):
+def test_regenerating_the_demo_database_gives_the_same_rows(tmp_path):
     tool = _load_tool()
     out = tool.write_db(tmp_path / "demo.sqlite")
     assert _dump(out) == _dump(DEMO_DB)
 
 
-def test_demo_shape():
+def test_the_demo_has_300_customers_1500_orders_40_products_and_consistent_amounts():
     data = _dump(DEMO_DB)
     assert len(data["customers"]) == 300 and len(data["orders"]) == 1500 and len(data["products"]) == 40
     assert 3500 < len(data["order_items"]) < 5500

@@ -1,4 +1,6 @@
-"""serve-http: the real process, token via env, ready file, auth, shutdown, idle timeout."""
+"""serve-http: the real process, token via env, ready file, auth and Host on every route, the op
+table's routes (and 404 for anything else), the same answers and messages as one-shot, shutdown,
+idle timeout."""
 
 from __future__ import annotations
 
@@ -7,14 +9,13 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import DEMO_DIR, daemon_exe, run_op
+from conftest import daemon_exe, demo_sources, query_request, run_op
 
 
 class Daemon:
@@ -80,7 +81,7 @@ def daemon(tmp_path):
     d.stop()
 
 
-def test_ready_line(daemon):
+def test_the_ready_line_names_port_pid_and_version(daemon):
     import ktx_daemon
 
     assert daemon.ready["event"] == "ready"
@@ -91,7 +92,7 @@ def test_ready_line(daemon):
     assert json.loads(first_line) == daemon.ready
 
 
-def test_auth_and_host_checks(daemon):
+def test_every_route_needs_the_token_and_a_loopback_host(daemon):
     r = httpx.get(f"{daemon.url}/health")
     assert r.status_code == 401 and r.json() == {"detail": "missing or invalid token"}
     r = httpx.get(f"{daemon.url}/health", headers={"Authorization": "Bearer wrong"})
@@ -102,15 +103,21 @@ def test_auth_and_host_checks(daemon):
     assert r.status_code == 403
     for host in ("localhost", f"localhost:{daemon.ready['port']}", "[::1]:1234", "127.0.0.1"):
         assert httpx.get(f"{daemon.url}/health", headers={**daemon.auth(), "Host": host}).status_code == 200
+    for path in ("/semantic-layer/query", "/no/such/route", "/shutdown"):
+        assert httpx.post(f"{daemon.url}{path}", json={}).status_code == 401
+        r = httpx.post(f"{daemon.url}{path}", json={}, headers={**daemon.auth(), "Host": "evil.example"})
+        assert r.status_code == 403
+    assert daemon.proc.poll() is None  # the unauthenticated /shutdown did nothing
 
 
-def test_health(daemon):
+def test_health_is_healthy_with_our_fields(daemon):
     import ktx_daemon
 
     r = httpx.get(f"{daemon.url}/health", headers=daemon.auth())
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "healthy"
+    assert set(body) == {"status", "version", "pid", "features", "startedAt", "embeddingModel"}
     assert body["pid"] == daemon.proc.pid
     assert body["version"] == ktx_daemon.__version__
     assert body["features"][0] == "core"
@@ -118,48 +125,76 @@ def test_health(daemon):
     assert "embeddingModel" in body
 
 
-def test_ops_match_one_shot(daemon):
-    req = {
-        "project_dir": str(DEMO_DIR),
-        "query": {"measures": ["orders.revenue"], "dimensions": ["products.category"], "limit": 3},
-        "dialect": "postgres",
-        "execute": True,
+def test_every_op_of_the_table_has_its_route_and_answers_like_one_shot(daemon):
+    from ktx_daemon.protocol import OPS
+
+    requests = {
+        "semantic-query": query_request(
+            {"measures": ["orders.revenue"], "dimensions": ["products.category"], "limit": 3}, dialect="postgres"
+        ),
+        "semantic-validate": {"sources": demo_sources(), "dialect": "sqlite"},
+        "semantic-generate-sources": {
+            "tables": [{"name": "t", "columns": [{"name": "a", "type": "text", "primary_key": True}]}],
+            "links": [],
+        },
+        "sql-parse-table-identifier": {"items": [{"key": "k", "sql_table_name": "a.b", "dialect": "postgres"}]},
+        "sql-table-identifiers": {"sql": "select * from a.b.c"},
+        "embedding-compute": {"text": ""},  # malformed: no model needed
+        "embedding-compute-bulk": {"texts": []},
     }
-    r = httpx.post(f"{daemon.url}/semantic-layer/query", json=req, headers=daemon.auth(), timeout=30)
-    assert r.status_code == 200, r.text
-    assert r.json() == run_op("semantic-query", req).json
-    r = httpx.post(
-        f"{daemon.url}/semantic-layer/validate", json={"project_dir": str(DEMO_DIR)}, headers=daemon.auth()
-    )
-    assert r.status_code == 200 and r.json()["valid"] is True
-    r = httpx.post(
-        f"{daemon.url}/sql/table-identifiers", json={"sql": "select * from a.b.c", "dialect": None}, headers=daemon.auth()
-    )
-    assert r.json()["tables"][0]["qualified"] == "a.b.c"
-    r = httpx.post(
-        f"{daemon.url}/semantic-layer/generate-sources",
-        json={"schema": {"tables": [{"name": "t", "columns": [{"name": "a", "type": "text"}]}]}},
-        headers=daemon.auth(),
-    )
-    assert r.status_code == 200 and "t" in r.json()["sources"]
+    assert set(requests) == {op.name for op in OPS}
+    for op in OPS:
+        r = httpx.post(f"{daemon.url}{op.route}", json=requests[op.name], headers=daemon.auth(), timeout=30)
+        one_shot = run_op(op.name, requests[op.name])
+        if one_shot.code == 0:
+            assert r.status_code == 200, (op.name, r.text)
+            assert r.json() == one_shot.json, op.name
+        else:
+            assert one_shot.code == 1 and r.status_code == 422, (op.name, r.text)
+            assert r.json() == {"detail": one_shot.json["error"]["message"]}
 
 
-def test_errors(daemon):
-    r = httpx.post(
-        f"{daemon.url}/semantic-layer/query",
-        json={"project_dir": str(DEMO_DIR), "query": {"measures": ["orders.revnue"]}},
-        headers=daemon.auth(),
-    )
-    assert r.status_code == 400 and "orders.revnue" in r.json()["detail"]
+def test_an_unknown_route_is_a_404_and_never_another_op(daemon):
+    for path in ("/semantic-layer/query/", "/semantic-layer", "/semantic-layer/queryx", "/embeddings", "/query", "/"):
+        r = httpx.post(f"{daemon.url}{path}", json=query_request({"measures": ["orders.revenue"]}), headers=daemon.auth())
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["detail"].startswith(f"unknown route POST {path};")
+    r = httpx.get(f"{daemon.url}/semantic-layer/query", headers=daemon.auth())
+    assert r.status_code == 405
+
+
+def test_a_refusal_is_a_400_with_the_one_shot_message_and_malformed_is_a_422(daemon):
+    req = query_request({"measures": ["orders.revnue"]})
+    r = httpx.post(f"{daemon.url}/semantic-layer/query", json=req, headers=daemon.auth())
+    one_shot = run_op("semantic-query", req)
+    assert one_shot.code == 3
+    assert r.status_code == 400 and r.json() == {"detail": one_shot.json["error"]["message"]}
+    assert "unknown measure 'orders.revnue'" in r.json()["detail"]
     r = httpx.post(
         f"{daemon.url}/semantic-layer/query", content=b"{nope", headers={**daemon.auth(), "Content-Type": "application/json"}
     )
-    assert r.status_code in (400, 422) and "detail" in r.json()
+    assert r.status_code == 422 and r.json()["detail"].startswith("invalid JSON on the request body")
     r = httpx.post(f"{daemon.url}/semantic-layer/query", json=[1], headers=daemon.auth())
-    assert r.status_code in (400, 422)
+    assert r.status_code == 422 and r.json() == {"detail": "the request must be a JSON object"}
+    r = httpx.post(f"{daemon.url}/semantic-layer/query", json={"sources": [], "query": {}, "extra": 1}, headers=daemon.auth())
+    assert r.status_code == 422 and "unknown request key 'extra'" in r.json()["detail"]
 
 
-def test_shutdown_removes_state_file(daemon):
+def test_a_warm_daemon_answers_a_demo_query_fast(daemon):
+    req = query_request({"measures": ["orders.revenue", "customers.customer_count"], "dimensions": ["products.category"]})
+    with httpx.Client(headers=daemon.auth(), timeout=30) as client:
+        first = client.post(f"{daemon.url}/semantic-layer/query", json=req)
+        assert first.status_code == 200
+        times = []
+        for _ in range(10):
+            start = time.perf_counter()
+            r = client.post(f"{daemon.url}/semantic-layer/query", json=req)
+            times.append(time.perf_counter() - start)
+            assert r.json() == first.json()
+    assert sorted(times)[len(times) // 2] < 0.1  # ~10 ms here; generous for slow CI machines
+
+
+def test_shutdown_removes_the_state_file(daemon):
     assert daemon.state_file.exists()
     r = httpx.post(f"{daemon.url}/shutdown", headers=daemon.auth())
     assert r.status_code == 200 and r.json() == {"status": "shutting down"}
@@ -167,7 +202,7 @@ def test_shutdown_removes_state_file(daemon):
     assert not daemon.state_file.exists()
 
 
-def test_sigterm_removes_state_file(daemon):
+def test_sigterm_removes_the_state_file(daemon):
     if os.name == "nt":
         pytest.skip("POSIX signals")
     daemon.proc.send_signal(signal.SIGTERM)
@@ -175,7 +210,7 @@ def test_sigterm_removes_state_file(daemon):
     assert not daemon.state_file.exists()
 
 
-def test_other_daemons_state_file_is_kept(tmp_path):
+def test_another_daemons_state_file_is_kept(tmp_path):
     d = Daemon(tmp_path, state_pid=999999999)
     try:
         httpx.post(f"{d.url}/shutdown", headers=d.auth())
@@ -186,7 +221,7 @@ def test_other_daemons_state_file_is_kept(tmp_path):
         d.stop()
 
 
-def test_idle_timeout(tmp_path):
+def test_an_idle_daemon_exits_after_the_idle_timeout(tmp_path):
     d = Daemon(tmp_path, "--idle-timeout", "2")
     try:
         start = time.monotonic()
@@ -197,7 +232,7 @@ def test_idle_timeout(tmp_path):
         d.stop()
 
 
-def test_refuses_to_start_without_token(tmp_path):
+def test_the_daemon_refuses_to_start_without_a_token_or_on_a_public_host(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KTX_DAEMON_TOKEN"}
     proc = subprocess.run(
         [daemon_exe(), "serve-http", "--port", "0"], capture_output=True, text=True, env=env, timeout=30

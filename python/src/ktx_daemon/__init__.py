@@ -1,4 +1,4 @@
-"""ktx-daemon: one-shot JSON ops and the local HTTP daemon of KTX."""
+"""ktx-daemon: KTX's daemon protocol over one-shot JSON ops and a local HTTP server."""
 
 from __future__ import annotations
 

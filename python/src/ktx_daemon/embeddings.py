@@ -1,4 +1,4 @@
-"""Local embeddings with sentence-transformers (optional feature, imported lazily).
+"""Local text embeddings with sentence-transformers (the optional local-embeddings feature).
 
 The all-MiniLM-L6-v2 weights are resolved in this order:
 
@@ -139,13 +139,14 @@ def get_model() -> Tuple[Any, str]:
         raise RejectedError(f"{NO_MODEL} (tried: {'; '.join(failures)})")
 
 
-def compute(texts: List[str]) -> Dict[str, Any]:
+def encode(texts: List[str]) -> Dict[str, Any]:
+    """``{"vectors": [[float]], "model": <where the model came from>, "dimensions": int}``."""
     model, source = get_model()
-    dimension = int(model.get_sentence_embedding_dimension())
+    dimensions = int(model.get_sentence_embedding_dimension())
     if not texts:
-        return {"model": source, "dimension": dimension, "vectors": []}
+        return {"vectors": [], "model": source, "dimensions": dimensions}
     vectors = model.encode(list(texts), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
-    return {"model": source, "dimension": dimension, "vectors": [[float(x) for x in row] for row in vectors]}
+    return {"vectors": [[float(x) for x in row] for row in vectors], "model": source, "dimensions": dimensions}
 
 
 def _reset_for_tests() -> None:

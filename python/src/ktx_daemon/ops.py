@@ -1,113 +1,114 @@
-"""The operations, shared by the one-shot CLI and the HTTP server.
+"""The handlers of the protocol's ops: a decoded JSON request (dict) in, a JSON-able dict out.
 
-Each handler takes the decoded JSON request (a dict) and returns a JSON-able dict. Handlers
-raise ``semantic_layer.errors.RejectedError`` for a refused request and
-``ktx_daemon.errors.MalformedRequest`` for a request of the wrong shape. Heavy modules are
-imported inside the handlers so that one-shot ops only pay for what they use.
+Each handler checks the request's shape (``MalformedError``: unknown or mistyped keys) and
+leaves refusals (``RejectedError``) to the semantic layer. Heavy modules (sqlglot, the planner,
+sentence-transformers) are imported inside the handlers, so that a one-shot op only pays for
+what it uses. Which op is which route is ``ktx_daemon.protocol.OPS``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from semantic_layer.errors import RejectedError
+from semantic_layer.errors import MalformedError
 
-from .errors import MalformedRequest
+DEFAULT_DIALECT = "postgres"  # KTX's default
+MAX_BULK_TEXTS = 100
 
-Handler = Callable[[Dict[str, Any]], Dict[str, Any]]
 
-
-def _req_str(req: Dict[str, Any], key: str) -> str:
-    value = req.get(key)
-    if not isinstance(value, str):
-        raise MalformedRequest(f"'{key}' must be a string")
-    return value
+def _keys(req: Dict[str, Any], allowed: Tuple[str, ...], required: Tuple[str, ...] = ()) -> None:
+    for key in req:
+        if key not in allowed:
+            raise MalformedError(f"unknown request key '{key}'; allowed: {', '.join(allowed)}")
+    for key in required:
+        if key not in req:
+            raise MalformedError(f"'{key}' is required")
 
 
 def _opt_str(req: Dict[str, Any], key: str) -> Optional[str]:
     value = req.get(key)
     if value is not None and not isinstance(value, str):
-        raise MalformedRequest(f"'{key}' must be a string or null")
+        raise MalformedError(f"'{key}' must be a string")
     return value or None
 
 
-def _opt_int(req: Dict[str, Any], key: str) -> Optional[int]:
+def _dialect(req: Dict[str, Any], key: str = "dialect", default: Optional[str] = DEFAULT_DIALECT) -> str:
+    from semantic_layer.expressions import check_dialect
+
+    return check_dialect(_opt_str(req, key) or default)
+
+
+def _str_list(req: Dict[str, Any], key: str) -> Optional[List[str]]:
     value = req.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise MalformedRequest(f"'{key}' must be an integer or null")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MalformedError(f"'{key}' must be a list of strings")
     return value
 
 
 def semantic_query(req: Dict[str, Any]) -> Dict[str, Any]:
-    from semantic_layer.query import MalformedQuery, parse_query
+    _keys(req, ("sources", "query", "dialect", "projectId", "source_dialect"), ("sources", "query"))
+    _opt_str(req, "projectId")
+    if not isinstance(req["sources"], list):
+        raise MalformedError("'sources' must be a list of source objects")
+    from semantic_layer.query import parse_query
 
-    project_dir = _req_str(req, "project_dir")
-    if "query" not in req:
-        raise MalformedRequest("'query' is required")
-    try:
-        query = parse_query(req["query"])
-    except MalformedQuery as exc:
-        raise MalformedRequest(str(exc)) from None
-    dialect = _opt_str(req, "dialect")
-    execute = req.get("execute", False)
-    if execute is None:
-        execute = False
-    if not isinstance(execute, bool):
-        raise MalformedRequest("'execute' must be a boolean")
-    max_rows = _opt_int(req, "max_rows")
-    if max_rows is not None and max_rows < 0:
-        raise RejectedError(f"max_rows must be >= 0, got {max_rows}")
+    query = parse_query(req["query"])
+    dialect = _dialect(req)
+    read = _dialect(req, "source_dialect", default=dialect)
 
-    from semantic_layer.model import load_project
+    from semantic_layer.model import get_model
     from semantic_layer.planner import Planner
 
-    project = load_project(project_dir)
-    planner = Planner(project)
-    compiled = planner.compile(query, dialect)
-    out: Dict[str, Any] = {
-        "sql": compiled.sql,
-        "dialect": compiled.dialect,
-        "columns": None,
-        "rows": None,
-        "row_count": None,
-        "truncated": False,
-    }
-    if execute:
-        from semantic_layer.execute import DEFAULT_MAX_ROWS, run_sqlite, sqlite_path
-
-        path = sqlite_path(project)
-        runnable = compiled if compiled.dialect == "sqlite" else planner.compile(query, "sqlite")
-        result = run_sqlite(path, runnable.sql, DEFAULT_MAX_ROWS if max_rows is None else max_rows)
-        out.update(
-            columns=compiled.columns,
-            rows=result.rows,
-            row_count=len(result.rows),
-            truncated=result.truncated,
-        )
-    return out
+    compiled = Planner(get_model(req["sources"], read)).compile(query, dialect)
+    return {"sql": compiled.sql, "dialect": compiled.dialect, "columns": compiled.columns, "plan": compiled.plan}
 
 
 def semantic_validate(req: Dict[str, Any]) -> Dict[str, Any]:
-    project_dir = _req_str(req, "project_dir")
-    from semantic_layer.model import load_project
+    _keys(req, ("sources", "dialect", "recently_touched", "projectId"), ("sources",))
+    _opt_str(req, "projectId")
+    if not isinstance(req["sources"], list):
+        raise MalformedError("'sources' must be a list of source objects")
+    touched = _str_list(req, "recently_touched")
+    dialect = _dialect(req)
+    from semantic_layer.validate import validate_sources
 
-    project = load_project(project_dir)
-    return {"valid": True, "sources": list(project.sources), "errors": []}
+    return validate_sources(req["sources"], dialect, touched)
 
 
 def semantic_generate_sources(req: Dict[str, Any]) -> Dict[str, Any]:
-    if "schema" not in req:
-        raise MalformedRequest("'schema' is required")
-    from semantic_layer.generate import MalformedSchema, generate_sources
+    _keys(req, ("tables", "links", "dialect"), ("tables",))
+    dialect = _dialect(req)
+    from semantic_layer.generate import generate_sources
 
-    try:
-        return {"sources": generate_sources(req["schema"])}
-    except MalformedSchema as exc:
-        raise MalformedRequest(str(exc)) from None
+    return generate_sources(req["tables"], req.get("links"), dialect)
+
+
+def sql_parse_table_identifier(req: Dict[str, Any]) -> Dict[str, Any]:
+    _keys(req, ("items",), ("items",))
+    items = req["items"]
+    if not isinstance(items, list):
+        raise MalformedError("'items' must be a list of {key, sql_table_name, dialect}")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MalformedError(f"items[{i}] must be an object")
+        for key in item:
+            if key not in ("key", "sql_table_name", "dialect"):
+                raise MalformedError(f"unknown key '{key}' in items[{i}]; allowed: key, sql_table_name, dialect")
+        for key in ("key", "sql_table_name", "dialect"):
+            if not isinstance(item.get(key), str):
+                raise MalformedError(f"items[{i}].{key} must be a string")
+    from semantic_layer.tables import parse_table_identifiers
+
+    return {"results": parse_table_identifiers(items)}
 
 
 def sql_table_identifiers(req: Dict[str, Any]) -> Dict[str, Any]:
-    sql = _req_str(req, "sql")
+    _keys(req, ("sql", "dialect"), ("sql",))
+    sql = req["sql"]
+    if not isinstance(sql, str):
+        raise MalformedError("'sql' must be a string")
     dialect = _opt_str(req, "dialect")
     from semantic_layer.tables import table_identifiers
 
@@ -115,33 +116,24 @@ def sql_table_identifiers(req: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def embedding_compute(req: Dict[str, Any]) -> Dict[str, Any]:
-    texts = req.get("texts")
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise MalformedRequest("'texts' must be a list of strings")
+    _keys(req, ("text",), ("text",))
+    text = req["text"]
+    if not isinstance(text, str) or not text:
+        raise MalformedError("'text' must be a non-empty string")
     from . import embeddings
 
-    return embeddings.compute(texts)
+    out = embeddings.encode([text])
+    return {"embedding": out["vectors"][0], "model": out["model"], "dimensions": out["dimensions"]}
 
 
-# op name -> (handler, HTTP route)
-OPS: Dict[str, Handler] = {
-    "semantic-query": semantic_query,
-    "semantic-validate": semantic_validate,
-    "semantic-generate-sources": semantic_generate_sources,
-    "sql-table-identifiers": sql_table_identifiers,
-    "embedding-compute": embedding_compute,
-}
+def embedding_compute_bulk(req: Dict[str, Any]) -> Dict[str, Any]:
+    _keys(req, ("texts",), ("texts",))
+    texts = req["texts"]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise MalformedError("'texts' must be a list of strings")
+    if not 1 <= len(texts) <= MAX_BULK_TEXTS:
+        raise MalformedError(f"'texts' must hold 1 to {MAX_BULK_TEXTS} strings, got {len(texts)}")
+    from . import embeddings
 
-ROUTES: Dict[str, str] = {
-    "/semantic-layer/query": "semantic-query",
-    "/semantic-layer/validate": "semantic-validate",
-    "/semantic-layer/generate-sources": "semantic-generate-sources",
-    "/sql/table-identifiers": "sql-table-identifiers",
-    "/embeddings": "embedding-compute",
-}
-
-
-def dispatch(op: str, req: Any) -> Dict[str, Any]:
-    if not isinstance(req, dict):
-        raise MalformedRequest("the request must be a JSON object")
-    return OPS[op](req)
+    out = embeddings.encode(texts)
+    return {"embeddings": out["vectors"], "model": out["model"], "dimensions": out["dimensions"]}

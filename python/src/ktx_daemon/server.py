@@ -1,8 +1,13 @@
 """ktx-daemon serve-http: the local HTTP daemon (FastAPI + uvicorn, imported only here).
 
-Security: binds loopback only; every request needs a loopback Host header (else 403) and
-``Authorization: Bearer <KTX_DAEMON_TOKEN>`` (else 401). The token is read from the
-environment, never from argv.
+Routes: ``POST <route>`` for every op of ``ktx_daemon.protocol.OPS`` (anything else is a 404),
+``GET /health`` and ``POST /shutdown``. Errors map through ``protocol.classify``: refused 400,
+malformed 422, internal 500, each ``{"detail": <one line>}``.
+
+Security: binds loopback only; every request, /health included, needs a loopback Host header
+(else 403) and ``Authorization: Bearer <KTX_DAEMON_TOKEN>`` (else 401). The token is read from
+the environment, never from argv. The daemon exits after ``--idle-timeout`` seconds without a
+request, and removes its state file on exit when the file names this process.
 """
 
 # no `from __future__ import annotations` here: FastAPI resolves endpoint annotations at runtime
@@ -20,7 +25,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from .cli import EXIT_OK, EXIT_USAGE, fail
+from . import protocol
+from .protocol import EXIT_OK, UsageError
 
 TOKEN_ENV = "KTX_DAEMON_TOKEN"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -124,15 +130,30 @@ def build_app(state: DaemonState):
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
-
-    from semantic_layer.errors import RejectedError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import embeddings
     from ._version import __version__
-    from .errors import MalformedRequest
-    from .ops import ROUTES, dispatch
 
-    app = FastAPI(title="ktx-daemon", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="ktx-daemon",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,  # /semantic-layer/query/ is a 404, not a redirect
+    )
+    routes = ", ".join(f"POST {op.route}" for op in protocol.OPS)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            detail = f"unknown route {request.method} {request.url.path}; routes: GET /health, POST /shutdown, {routes}"
+        elif exc.status_code == 405:
+            detail = f"method {request.method} not allowed on {request.url.path}"
+        else:
+            detail = str(exc.detail)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -155,7 +176,7 @@ def build_app(state: DaemonState):
     @app.get("/health")
     async def health() -> Dict[str, Any]:
         return {
-            "status": "ok",
+            "status": "healthy",
             "version": __version__,
             "pid": os.getpid(),
             "features": features(),
@@ -172,34 +193,26 @@ def build_app(state: DaemonState):
         asyncio.get_running_loop().create_task(later())
         return {"status": "shutting down"}
 
-    def make_endpoint(op: str):
+    def make_endpoint(op: protocol.Op):
         async def endpoint(request: Request):
             body = await request.body()
             try:
-                try:
-                    req = json.loads(body.decode("utf-8") if body else "")
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise MalformedRequest(f"invalid JSON body: {exc}") from None
-                result = await run_in_threadpool(dispatch, op, req)
-            except RejectedError as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-            except MalformedRequest as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=422)
+                req = protocol.decode_request(body, "the request body")
+                result = await run_in_threadpool(protocol.run, op, req)
             except Exception as exc:
-                if os.environ.get("KTX_DEBUG") == "1":
+                failure = protocol.classify(exc, op.name)
+                if failure.kind == protocol.KIND_INTERNAL and os.environ.get("KTX_DEBUG") == "1":
                     import traceback
 
                     traceback.print_exc()
-                return JSONResponse(
-                    {"detail": f"internal error in {op}: {type(exc).__name__}: {exc}"}, status_code=500
-                )
+                return JSONResponse(failure.detail(), status_code=failure.http_status)
             return JSONResponse(result)
 
-        endpoint.__name__ = op.replace("-", "_")
+        endpoint.__name__ = op.name.replace("-", "_")
         return endpoint
 
-    for path, op in ROUTES.items():
-        app.add_api_route(path, make_endpoint(op), methods=["POST"])
+    for op in protocol.OPS:
+        app.add_api_route(op.route, make_endpoint(op), methods=["POST"])
     return app
 
 
@@ -227,6 +240,12 @@ async def _watch(state: DaemonState, ready: Dict[str, Any], ready_file: Optional
             state.request_exit("idle")
 
 
+def _usage(message: str) -> int:
+    from .cli import report
+
+    return report(protocol.classify(UsageError(message)))
+
+
 def serve_main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="ktx-daemon serve-http", add_help=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -239,15 +258,15 @@ def serve_main(argv: List[str]) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        return EXIT_OK if exc.code == 0 else fail("malformed", "bad serve-http arguments (see --help)", EXIT_USAGE)
+        return EXIT_OK if exc.code == 0 else _usage("bad serve-http arguments (see --help)")
 
     token = os.environ.get(TOKEN_ENV, "")
     if not token.strip():
-        return fail("malformed", f"{TOKEN_ENV} is not set; the daemon refuses to start without a token", EXIT_USAGE)
+        return _usage(f"{TOKEN_ENV} is not set; the daemon refuses to start without a token")
     if not _bind_host_ok(args.host):
-        return fail("malformed", f"refusing to bind to non-loopback host '{args.host}'", EXIT_USAGE)
+        return _usage(f"refusing to bind to non-loopback host '{args.host}'")
     if not 0 <= args.port <= 65535:
-        return fail("malformed", f"bad port {args.port}", EXIT_USAGE)
+        return _usage(f"bad port {args.port}")
 
     host = args.host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -259,7 +278,9 @@ def serve_main(argv: List[str]) -> int:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        return fail("internal", f"cannot bind {args.host}:{args.port}: {exc.strerror or exc}", 1)
+        from .cli import report
+
+        return report(protocol.classify(OSError(f"cannot bind {args.host}:{args.port}: {exc.strerror or exc}"), "serve-http"))
     sock.set_inheritable(False)
     port = sock.getsockname()[1]
 

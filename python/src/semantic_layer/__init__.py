@@ -1,16 +1,17 @@
-"""Semantic layer: YAML sources, validation, and a sqlglot-backed query planner.
+"""Semantic layer: wire sources -> checked model -> SQL (sqlglot), plus the SQL helpers KTX needs.
 
 Submodules are imported lazily so that light operations stay fast:
-``semantic_layer.model`` (load/validate), ``semantic_layer.planner`` (compile),
-``semantic_layer.generate`` (YAML sources from a schema description),
-``semantic_layer.tables`` (table identifiers), ``semantic_layer.execute`` (SQLite).
+``model`` (sources -> frozen model, cached), ``query`` (the query's shape), ``planner``
+(query -> SQL and plan), ``validate`` (errors and warnings of a model), ``generate`` (sources
+from scanned tables), ``tables`` (table identifiers), ``expressions`` (sqlglot helpers).
+Executing SQL is not this package's job: the ktx CLI runs the SQL it gets back.
 """
 
 from __future__ import annotations
 
-from .errors import RejectedError
+from .errors import MalformedError, RejectedError
 
-__all__ = ["RejectedError", "__version__"]
+__all__ = ["MalformedError", "RejectedError", "__version__"]
 
 
 def __getattr__(name: str):

@@ -1,8 +1,12 @@
-"""sqlglot helpers shared by validation and planning (imports sqlglot)."""
+"""sqlglot helpers shared by the model, the planner and the table parsers (imports sqlglot).
+
+Dialect names, parsing one SQL snippet (an expression, a predicate, a SELECT), time
+truncation per dialect, quoting every identifier, and rendering a snippet for display.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional
+from typing import Optional
 
 import sqlglot
 from sqlglot import exp
@@ -10,13 +14,13 @@ from sqlglot.errors import ParseError, TokenError
 
 from .errors import RejectedError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import Project
-
 COMMON_DIALECTS = ("duckdb", "postgres", "sqlite", "snowflake", "bigquery", "tsql")
+GRANULARITIES = ("day", "week", "month", "quarter", "year")
+DEFAULT_DIALECT = "postgres"  # KTX's default
 
 
 def check_dialect(dialect: Optional[str]) -> str:
+    """The normalised sqlglot dialect name; RejectedError for an unknown one."""
     name = (dialect or "").strip().lower()
     if not name:
         raise RejectedError(f"no SQL dialect given; common dialects: {', '.join(COMMON_DIALECTS)}")
@@ -31,6 +35,7 @@ def check_dialect(dialect: Optional[str]) -> str:
 
 
 def parse_error_text(exc: Exception) -> str:
+    """One line out of a sqlglot ParseError / TokenError."""
     errors = getattr(exc, "errors", None)
     if errors:
         first = errors[0]
@@ -43,72 +48,123 @@ def parse_error_text(exc: Exception) -> str:
     return text
 
 
-def parse_expression(text: str, dialect: str) -> exp.Expression:
-    """Parse one SQL scalar/boolean expression; raise ValueError with a one-line reason."""
+def _parse_one(text: str, dialect: str) -> exp.Expression:
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("empty expression")
+        raise ValueError("empty")
     try:
-        statements = sqlglot.parse(text, read=dialect)
+        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
         raise ValueError(parse_error_text(exc)) from None
-    statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise ValueError("expected exactly one expression")
-    node = statements[0]
+    return statements[0]
+
+
+def parse_expression(text: str, dialect: str, allow_count_star: bool = False) -> exp.Expression:
+    """Parse one scalar or boolean SQL expression; ValueError with a one-line reason.
+
+    Statements, subqueries, bind placeholders and ``*`` are refused (``count(*)`` is allowed
+    when ``allow_count_star``).
+    """
+    node = _parse_one(text, dialect)
     if isinstance(node, (exp.Query, exp.DDL, exp.DML, exp.Command)) or node.find(exp.Query) is not None:
         raise ValueError("statements and subqueries are not allowed here")
-    if node.find(exp.Star) is not None:
-        raise ValueError("'*' is not allowed here")
+    if node.find(exp.Placeholder) is not None:
+        raise ValueError("bind parameters are not allowed here")
+    for star in node.find_all(exp.Star):
+        if not (allow_count_star and isinstance(star.parent, exp.Count)):
+            raise ValueError("'*' is not allowed here")
     return node
 
 
-def check_project(project: "Project") -> List[str]:
-    errors: List[str] = []
+def parse_select(text: str, dialect: str) -> exp.Query:
+    """Parse the SELECT of a `sql` source; ValueError with a one-line reason."""
+    node = _parse_one(text, dialect)
+    if not isinstance(node, exp.Query):
+        raise ValueError("expected a SELECT statement")
+    return node
+
+
+def parse_table(text: str, dialect: str) -> exp.Table:
+    """Parse a (possibly qualified) table name such as ``analytics.public.orders``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty table name")
     try:
-        dialect = check_dialect(project.dialect)
-    except RejectedError as exc:
-        return [f"ktx.yaml: {exc}"]
-    for src in project.sources.values():
-        try:
-            exp.to_table(src.table, dialect=dialect)
-        except Exception:
-            errors.append(f"{src.file}: source '{src.name}': cannot parse table name '{src.table}'")
-        for d in src.dimensions.values():
-            try:
-                node = parse_expression(d.expr, dialect)
-            except ValueError as exc:
-                errors.append(f"{src.file}: dimension '{src.name}.{d.name}': cannot parse expr '{d.expr}': {exc}")
-                continue
-            if node.find(exp.AggFunc) is not None:
-                errors.append(
-                    f"{src.file}: dimension '{src.name}.{d.name}': expr must not aggregate (found '{node.sql(dialect)}')"
-                )
-        for m in src.measures.values():
-            if m.expr is None:
-                continue
-            try:
-                node = parse_expression(m.expr, dialect)
-            except ValueError as exc:
-                errors.append(f"{src.file}: measure '{src.name}.{m.name}': cannot parse expr '{m.expr}': {exc}")
-                continue
-            if node.find(exp.AggFunc) is not None:
-                errors.append(
-                    f"{src.file}: measure '{src.name}.{m.name}': expr must be a row-level expression; "
-                    f"the aggregation comes from agg: {m.agg}"
-                )
-    return errors
+        table = exp.to_table(text, dialect=dialect)
+    except (ParseError, TokenError) as exc:
+        raise ValueError(parse_error_text(exc)) from None
+    except Exception as exc:  # sqlglot raises assorted errors for odd input
+        raise ValueError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier) or table.args.get("alias"):
+        raise ValueError("not a table name")
+    return table
 
 
-def qualify_columns(node: exp.Expression, alias: str) -> exp.Expression:
-    """Copy `node`, qualifying unqualified column references with `alias`."""
-    node = node.copy()
-    for col in list(node.find_all(exp.Column)):
-        if not col.table:
-            col.set("table", exp.to_identifier(alias))
-    return node
+def is_predicate(node: exp.Expression) -> bool:
+    """True when the expression is (syntactically) a boolean condition."""
+    node = node.unnest()
+    return isinstance(node, (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Is))
+
+
+def and_all(*nodes: Optional[exp.Expression]) -> Optional[exp.Expression]:
+    """AND of the given predicates (None ignored), each parenthesised; None when empty."""
+    parts = [n for n in nodes if n is not None]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return exp.and_(*[exp.Paren(this=p.copy()) if not isinstance(p, exp.Paren) else p.copy() for p in parts])
+
+
+def truncate_time(node: exp.Expression, granularity: str, dialect: str) -> exp.Expression:
+    """``node`` truncated to the start of its day/week/month/quarter/year in ``dialect``.
+
+    Weeks start on Monday (ISO). SQLite has no DATE_TRUNC: its date() modifiers give the
+    'YYYY-MM-DD' of the period's first day.
+    """
+    if dialect == "sqlite":
+        def date(*args: exp.Expression) -> exp.Expression:
+            return exp.Anonymous(this="date", expressions=list(args))
+
+        if granularity == "day":
+            return date(node)
+        if granularity == "week":
+            return date(node, exp.Literal.string("-6 days"), exp.Literal.string("weekday 1"))
+        if granularity == "month":
+            return date(node, exp.Literal.string("start of month"))
+        if granularity == "year":
+            return date(node, exp.Literal.string("start of year"))
+        # quarter: the month's first day, minus (month - 1) % 3 months
+        month = exp.Cast(
+            this=exp.Anonymous(this="strftime", expressions=[exp.Literal.string("%m"), node.copy()]),
+            to=exp.DataType.build("INTEGER"),
+        )
+        back = exp.Mod(this=exp.Paren(this=exp.Sub(this=month, expression=exp.Literal.number(1))), expression=exp.Literal.number(3))
+        modifier = exp.DPipe(
+            this=exp.DPipe(this=exp.Literal.string("-"), expression=exp.Paren(this=back)),
+            expression=exp.Literal.string(" months"),
+        )
+        return date(node, exp.Literal.string("start of month"), modifier)
+    unit: exp.Expression
+    if granularity == "week" and dialect == "bigquery":
+        unit = exp.WeekStart(this=exp.var("MONDAY"))
+    elif granularity == "week" and dialect == "tsql":
+        unit = exp.var("ISO_WEEK")
+    else:
+        unit = exp.var(granularity.upper())
+    return exp.TimestampTrunc(this=node, unit=unit)
 
 
 def quote_all(node: exp.Expression) -> exp.Expression:
+    """Quote every identifier of the tree (in place)."""
     for ident in node.find_all(exp.Identifier):
         ident.set("quoted", True)
     return node
+
+
+def display(node: exp.Expression, dialect: str) -> str:
+    """A snippet for humans: the source dialect, lower-case function names, no added quotes."""
+    try:
+        return node.sql(dialect=dialect, normalize_functions="lower")
+    except Exception:  # pragma: no cover - display only
+        return node.sql()

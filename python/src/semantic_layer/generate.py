@@ -1,190 +1,174 @@
-"""Generate YAML sources from a schema description (no database access, no sqlglot)."""
+"""Generate wire sources from scanned tables and links (KTX's generate-sources request).
+
+No database access. A table becomes a source named after it: its grain is the primary key
+(else the first column), its columns get a semantic type from the database type, a link adds
+a join on both sides, numeric non-key columns get ``total_`` / ``avg_`` measures and a table
+with a primary key a ``record_count``.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import RejectedError
+from .errors import MalformedError, RejectedError
 
-NUMERIC = re.compile(
-    r"^(tiny|small|medium|big)?int(eger)?\d*|^(u)?int\d*|^(real|float\d*|double( precision)?|decimal|numeric|"
-    r"number|money|smallmoney|serial|bigserial|smallserial)\b",
-    re.IGNORECASE,
-)
-TIME = re.compile(r"^(timestamp\w*|datetime\w*|date|time(tz)?|smalldatetime|interval)\b", re.IGNORECASE)
-BOOLEAN = re.compile(r"^(bool|boolean|bit)$", re.IGNORECASE)
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BOOLEAN = re.compile(r"^(bool|boolean|bit)$")
+_TIME = re.compile(r"^(date|datetime\d*|smalldatetime|datetimeoffset|time|timetz|timestamp\w*)$")
+_NUMBER = re.compile(
+    r"^(u?int\d*|integer|tinyint|smallint|mediumint|bigint|hugeint|uhugeint|serial\d*|smallserial|bigserial|"
+    r"numeric|decimal|dec|number|float\d*|double|real|money|smallmoney|bignumeric)$"
+)
+_KEY_NAME = re.compile(r"(^id$|_id$|^uuid$|_uuid$|_key$|_pk$|_fk$)", re.IGNORECASE)
+_RELATIONSHIPS = ("many_to_one", "one_to_many", "one_to_one")
+_INVERSE = {"many_to_one": "one_to_many", "one_to_many": "many_to_one", "one_to_one": "one_to_one"}
+
+TABLE_KEYS = ("name", "catalog", "db", "comment", "columns")
+COLUMN_KEYS = ("name", "type", "primary_key", "nullable", "comment")
+LINK_KEYS = ("from_table", "from_column", "to_table", "to_column", "relationship_type")
 
 
-class MalformedSchema(ValueError):
-    """The schema description has the wrong shape."""
-
-
-def _kind(sql_type: str) -> str:
-    t = (sql_type or "").strip()
-    if BOOLEAN.match(t):
+def column_type(db_type: str) -> str:
+    """string | number | time | boolean for a database type name such as ``numeric(10,2)``."""
+    base = re.sub(r"\(.*$", "", (db_type or "").strip().lower())
+    base = base.replace(" without time zone", "").replace(" with time zone", "").strip()
+    first = base.split(" ")[0] if base else ""
+    if base == "double precision":
+        return "number"
+    if _BOOLEAN.match(first):
         return "boolean"
-    if TIME.match(t):
+    if _TIME.match(first):
         return "time"
-    if NUMERIC.match(t):
+    if _NUMBER.match(first):
         return "number"
     return "string"
 
 
-def _ident(name: str) -> str:
-    out = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "x"
-    if out[0].isdigit():
-        out = "_" + out
-    return out.lower()
+def _check(item: Any, keys: Tuple[str, ...], required: Tuple[str, ...], what: str) -> Dict[str, Any]:
+    if not isinstance(item, dict):
+        raise MalformedError(f"{what} must be an object")
+    for key in item:
+        if key not in keys:
+            raise MalformedError(f"unknown key '{key}' in {what}; allowed: {', '.join(keys)}")
+    for key in required:
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise MalformedError(f"{what} needs '{key}' (a non-empty string)")
+    for key in keys:
+        if key not in required and key != "columns" and item.get(key) is not None:
+            expected = bool if key in ("primary_key", "nullable") else str
+            if not isinstance(item[key], expected):
+                raise MalformedError(f"'{key}' of {what} must be a {'boolean' if expected is bool else 'string'}")
+    return item
 
 
-def _col_expr(name: str) -> str:
+def _quote(name: str, dialect: str) -> str:
     if IDENT.match(name):
         return name
-    return '"' + name.replace('"', '""') + '"'
+    from sqlglot import exp
+
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
 
 
-def _singular(name: str) -> str:
-    if name.endswith("ies") and len(name) > 3:
-        return name[:-3] + "y"
-    if name.endswith(("ses", "xes", "ches", "shes")):
-        return name[:-2]
-    if name.endswith("s") and not name.endswith("ss") and len(name) > 1:
-        return name[:-1]
-    return name
+def _measure_name(prefix: str, column: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", column).strip("_") or "column"
+    return f"{prefix}_{base}"
 
 
-def _check_schema(schema: Any) -> List[Dict[str, Any]]:
-    if not isinstance(schema, dict) or not isinstance(schema.get("tables"), list):
-        raise MalformedSchema("schema must be an object with a 'tables' list")
-    tables = schema["tables"]
+def generate_sources(tables: Any, links: Any, dialect: Optional[str] = None) -> Dict[str, Any]:
+    if not isinstance(tables, list):
+        raise MalformedError("'tables' must be a list of {name, columns} objects")
+    if links is None:
+        links = []
+    if not isinstance(links, list):
+        raise MalformedError("'links' must be a list of link objects")
+    write = (dialect or "postgres").lower()
     for i, t in enumerate(tables):
-        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"]:
-            raise MalformedSchema(f"schema.tables[{i}] must be an object with a 'name'")
+        _check(t, TABLE_KEYS, ("name",), f"tables[{i}]")
         cols = t.get("columns")
-        if not isinstance(cols, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in cols):
-            raise MalformedSchema(f"schema.tables[{i}] ({t['name']}): columns must be a list of {{name, type}}")
-        for c in cols:
-            if c.get("type") is not None and not isinstance(c.get("type"), str):
-                raise MalformedSchema(f"schema.tables[{i}] ({t['name']}): column type must be a string")
-        pk = t.get("primary_key")
-        if pk is not None and not isinstance(pk, str) and not (
-            isinstance(pk, list) and all(isinstance(k, str) for k in pk)
-        ):
-            raise MalformedSchema(f"schema.tables[{i}] ({t['name']}): primary_key must be a string or a list")
-        fks = t.get("foreign_keys") or []
-        if not isinstance(fks, list):
-            raise MalformedSchema(f"schema.tables[{i}] ({t['name']}): foreign_keys must be a list")
-        for fk in fks:
-            ref = fk.get("references") if isinstance(fk, dict) else None
-            if (
-                not isinstance(fk, dict)
-                or not isinstance(fk.get("column"), str)
-                or not isinstance(ref, dict)
-                or not isinstance(ref.get("table"), str)
-                or not isinstance(ref.get("column"), str)
-            ):
-                raise MalformedSchema(
-                    f"schema.tables[{i}] ({t['name']}): foreign_keys items must be "
-                    '{"column": str, "references": {"table": str, "column": str}}'
-                )
-    return tables
+        if not isinstance(cols, list):
+            raise MalformedError(f"tables[{i}] ({t['name']}): 'columns' must be a list")
+        for j, c in enumerate(cols):
+            _check(c, COLUMN_KEYS, ("name", "type"), f"tables[{i}].columns[{j}]")
+    for i, link in enumerate(links):
+        _check(link, LINK_KEYS, LINK_KEYS, f"links[{i}]")
 
+    by_name: Dict[str, Dict[str, Any]] = {}
+    for t in tables:
+        name = t["name"]
+        if not IDENT.match(name):
+            raise RejectedError(f"cannot generate a source for table '{name}': a source name must be an identifier")
+        if name in by_name:
+            raise RejectedError(f"cannot generate two sources named '{name}' (two tables share the name)")
+        if not t["columns"]:
+            raise RejectedError(f"cannot generate a source for table '{name}': it has no columns")
+        for c in t["columns"]:
+            if "." in c["name"]:
+                raise RejectedError(f"cannot generate a column '{c['name']}' of '{name}': a column name has no '.'")
+        by_name[name] = t
 
-def generate_source_dicts(schema: Any) -> Dict[str, Dict[str, Any]]:
-    tables = _check_schema(schema)
-    if not tables:
-        raise RejectedError("schema has no tables")
-
-    # source names: the table name, or schema_table when two tables share a name
-    names: List[str] = []
-    plain = [_ident(t["name"]) for t in tables]
-    for t, base in zip(tables, plain):
-        name = base
-        if plain.count(base) > 1 and t.get("schema"):
-            name = _ident(f"{t['schema']}_{t['name']}")
-        n = 2
-        unique = name
-        while unique in names:
-            unique, n = f"{name}_{n}", n + 1
-        names.append(unique)
-    by_table: Dict[str, str] = {}
-    for t, name in zip(tables, names):
-        by_table.setdefault(t["name"].lower(), name)
-        if t.get("schema"):
-            by_table.setdefault(f"{t['schema']}.{t['name']}".lower(), name)
-
-    out: Dict[str, Dict[str, Any]] = {}
-    for t, name in zip(tables, names):
-        pk_raw = t.get("primary_key")
-        pk = [pk_raw] if isinstance(pk_raw, str) else list(pk_raw or [])
-        fks = t.get("foreign_keys") or []
-        keys = {c.lower() for c in pk} | {fk["column"].lower() for fk in fks}
-        qualified = ".".join(p for p in (t.get("catalog"), t.get("schema"), t["name"]) if p)
-
-        dimensions: List[Dict[str, Any]] = []
-        sums: List[Dict[str, Any]] = []
-        used: set = set()
-
-        def field_name(col: str) -> str:
-            base = _ident(col)
-            fname, n = base, 2
-            while fname in used:
-                fname, n = f"{base}_{n}", n + 1
-            used.add(fname)
-            return fname
-
-        for col in t["columns"]:
-            kind = _kind(col.get("type") or "")
-            cname = col["name"]
-            if kind != "number" or cname.lower() in keys:
-                fname = field_name(cname)
-                dim: Dict[str, Any] = {"name": fname}
-                if fname != cname:
-                    dim["expr"] = _col_expr(cname)
-                dim["type"] = kind
-                dimensions.append(dim)
-        count_name = f"{_singular(name)}_count"
-        if count_name in used:
-            count_name = field_name("row_count")
-        else:
-            used.add(count_name)
-        measures: List[Dict[str, Any]] = [{"name": count_name, "agg": "count"}]
-        for col in t["columns"]:
-            cname = col["name"]
-            if _kind(col.get("type") or "") == "number" and cname.lower() not in keys:
-                sums.append({"name": field_name(f"total_{cname}"), "agg": "sum", "expr": _col_expr(cname)})
-        measures.extend(sums)
-
-        joins: List[Dict[str, Any]] = []
-        for fk in fks:
-            ref = fk["references"]
-            target = by_table.get(ref["table"].lower())
-            if target is None or target == name:
-                continue  # the referenced table is not part of this description
-            joins.append(
-                {"to": target, "relationship": "many_to_one", "on": {fk["column"]: ref["column"]}}
+    # a table's own links first, then the inverse of the links pointing at it
+    joins: Dict[str, List[Dict[str, str]]] = {name: [] for name in by_name}
+    inverse: Dict[str, List[Dict[str, str]]] = {name: [] for name in by_name}
+    link_columns: Dict[str, set] = {name: set() for name in by_name}
+    for i, link in enumerate(links):
+        relationship = link["relationship_type"].strip().lower()
+        if relationship not in _RELATIONSHIPS:
+            raise RejectedError(
+                f"links[{i}]: unknown relationship_type '{link['relationship_type']}'; known: {', '.join(_RELATIONSHIPS)}"
             )
+        a, b = link["from_table"], link["to_table"]
+        if a not in by_name or b not in by_name or a == b:
+            continue  # a table outside the scan, or a self link (not expressible as a join)
+        for table, column in ((a, link["from_column"]), (b, link["to_column"])):
+            if column not in {c["name"] for c in by_name[table]["columns"]}:
+                raise RejectedError(f"links[{i}]: table '{table}' has no column '{column}'")
+            link_columns[table].add(column)
+        fc, tc = _quote(link["from_column"], write), _quote(link["to_column"], write)
+        joins[a].append({"to": b, "on": f"{fc} = {b}.{tc}", "relationship": relationship})
+        inverse[b].append({"to": a, "on": f"{tc} = {a}.{fc}", "relationship": _INVERSE[relationship]})
+    for name in by_name:  # one join per target (the model ignores a second one)
+        seen: set = set()
+        joins[name] = [j for j in joins[name] + inverse[name] if not (j["to"] in seen or seen.add(j["to"]))]
 
-        src: Dict[str, Any] = {"name": name, "table": qualified}
+    sources: List[Dict[str, Any]] = []
+    for name, t in by_name.items():
+        cols = t["columns"]
+        pk = [c["name"] for c in cols if c.get("primary_key")]
+        columns: List[Dict[str, Any]] = []
+        for c in cols:
+            ctype = column_type(c["type"])
+            col: Dict[str, Any] = {"name": c["name"], "type": ctype}
+            if ctype == "time":
+                col["role"] = "time"
+            if c.get("comment"):
+                col["description"] = c["comment"]
+            columns.append(col)
+        measures: List[Dict[str, Any]] = []
         if pk:
-            src["primary_key"] = pk[0] if len(pk) == 1 else pk
-        if t.get("description"):
-            src["description"] = str(t["description"])
-        src["dimensions"] = dimensions
-        src["measures"] = measures
-        if joins:
-            src["joins"] = joins
-        out[name] = src
-    return out
-
-
-def generate_sources(schema: Any) -> Dict[str, str]:
-    """Return {source name: YAML text} for a schema description."""
-    import yaml
-
-    return {
-        name: yaml.safe_dump(src, sort_keys=False, default_flow_style=False, allow_unicode=True)
-        for name, src in generate_source_dicts(schema).items()
-    }
+            measures.append(
+                {"name": "record_count", "expr": f"count({_quote(pk[0], write)})", "description": f"Number of {name} records"}
+            )
+        used = {m["name"] for m in measures}
+        for c in cols:
+            cname = c["name"]
+            if column_type(c["type"]) != "number" or cname in pk or cname in link_columns[name] or _KEY_NAME.search(cname):
+                continue
+            ref = _quote(cname, write)
+            suffix = f" ({c['comment']})" if c.get("comment") else ""
+            for prefix, func, what in (("total", "sum", "Sum"), ("avg", "avg", "Average")):
+                mname = _measure_name(prefix, cname)
+                if mname in used:
+                    continue
+                used.add(mname)
+                measures.append({"name": mname, "expr": f"{func}({ref})", "description": f"{what} of {cname}{suffix}"})
+        source: Dict[str, Any] = {"name": name}
+        if t.get("comment"):
+            source["description"] = t["comment"]
+        source["table"] = ".".join(p for p in (t.get("catalog"), t.get("db"), name) if p)
+        source["grain"] = pk or [cols[0]["name"]]
+        source["columns"] = columns
+        source["joins"] = joins[name]
+        source["measures"] = measures
+        sources.append(source)
+    return {"sources": sources, "source_count": len(sources)}

@@ -1,348 +1,887 @@
-"""The semantic model: a project directory with ktx.yaml and one YAML file per source."""
+"""The semantic model: the wire ``sources[]`` as a frozen, checked model.
+
+A source on the wire is KTX's resolved SourceDefinition (name, table|sql, grain, columns with
+type/role/expr, joins with ``on`` as a SQL string, measures whose ``expr`` holds the aggregate
+plus an optional ``filter``, segments). ``build_model`` turns the list into a ``Model``: every
+SQL snippet parsed once in the source dialect, every column reference resolved, every measure
+reduced to a ``MeasureForm`` (its aggregate calls and the expression combining them), the join
+graph built. Problems are collected, never raised: ``Model.errors`` (the model cannot be
+queried) and ``Model.warnings`` (unknown keys, ignored features). Each error belongs to the source it
+was found in (or to none), so that a query is refused only for the errors of the sources it uses. ``get_model`` is the same with
+a small LRU cache, so that a long-lived daemon parses a model once.
+"""
 
 from __future__ import annotations
 
-import os
+import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .errors import RejectedError
+from sqlglot import exp
 
-AGGREGATIONS = ("count", "count_distinct", "sum", "avg", "min", "max")
-DIMENSION_TYPES = ("string", "number", "time", "boolean")
-RELATIONSHIPS = ("many_to_one", "one_to_one", "one_to_many")
-INVERSE_RELATIONSHIP = {
-    "many_to_one": "one_to_many",
-    "one_to_many": "many_to_one",
-    "one_to_one": "one_to_one",
-}
+from .errors import MalformedError, RejectedError
+from .expressions import and_all, display, parse_expression, parse_select, parse_table
+
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PROJECT_FILE = "ktx.yaml"
+COLUMN_TYPES = ("string", "number", "time", "boolean")
+COLUMN_ROLES = ("time", "default")
+VISIBILITIES = ("public", "internal", "hidden")
+RELATIONSHIPS = ("many_to_one", "one_to_many", "one_to_one")
+INVERSE_RELATIONSHIP = {"many_to_one": "one_to_many", "one_to_many": "many_to_one", "one_to_one": "one_to_one"}
+AGGREGATES = ("sum", "count", "count_distinct", "avg", "min", "max")
+DESCRIPTION_PRIORITY = ("user", "ai", "dbt", "db")
+
+SOURCE_KEYS = (
+    "name", "description", "descriptions", "table", "sql", "grain", "columns", "joins", "measures",
+    "segments", "default_time_dimension", "tags", "freshness",
+)
+COLUMN_KEYS = (
+    "name", "type", "role", "visibility", "description", "descriptions", "expr", "natural_granularity",
+    "constraints", "enum_values", "tests",
+)
+JOIN_KEYS = ("to", "on", "relationship", "alias")
+MEASURE_KEYS = ("name", "expr", "filter", "segments", "description")
+SEGMENT_KEYS = ("name", "expr", "description")
+
+_AGG_CLASSES = {exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
 
 
-@dataclass
-class Dimension:
+# --------------------------------------------------------------------------- the frozen model
+
+
+@dataclass(frozen=True, eq=False)
+class Column:
     name: str
-    expr: str
-    type: str = "string"
-    description: Optional[str] = None
+    type: str
+    role: str
+    visibility: str
+    expr: Optional[str]
+    description: Optional[str]
+    node: exp.Expression  # the row-level SQL, its physical columns qualified with the source name
+
+    def sql_node(self) -> exp.Expression:
+        """A fresh copy of the column's row-level expression (parenthesised when computed)."""
+        return self.node.copy()
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
+class AggCall:
+    """One aggregate call: ``func`` over the row-level ``arg``, counting only rows matching ``filter``."""
+
+    func: str
+    arg: Optional[exp.Expression]  # None for count(*)
+    filter: Optional[exp.Expression] = None
+
+    def filtered(self, predicate: Optional[exp.Expression]) -> "AggCall":
+        if predicate is None:
+            return self
+        return AggCall(self.func, self.arg, and_all(self.filter, predicate))
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureForm:
+    """A measure reduced to aggregate calls and the expression that combines them.
+
+    ``template`` holds ``exp.Placeholder(this="a<i>")`` where ``calls[i]`` goes.
+    """
+
+    template: exp.Expression
+    calls: Tuple[AggCall, ...]
+
+    def filtered(self, predicate: Optional[exp.Expression]) -> "MeasureForm":
+        if predicate is None:
+            return self
+        return MeasureForm(self.template, tuple(c.filtered(predicate) for c in self.calls))
+
+    @property
+    def is_count(self) -> bool:
+        """A bare count: NULL (no rows) means 0."""
+        return isinstance(self.template, exp.Placeholder) and self.calls[0].func in ("count", "count_distinct")
+
+
+@dataclass(frozen=True, eq=False)
 class Measure:
     name: str
-    agg: str
-    expr: Optional[str] = None
-    description: Optional[str] = None
+    expr: str
+    filter: Optional[str]
+    segments: Tuple[str, ...]
+    description: Optional[str]
+    form: MeasureForm
+    display: str  # the expr with source-qualified columns, for the response's `columns`
+    derived: bool
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
+class Segment:
+    name: str
+    expr: str
+    description: Optional[str]
+    node: exp.Expression  # row-level predicate
+
+
+@dataclass(frozen=True, eq=False)
 class Join:
     to: str
+    on: str
     relationship: str
-    on: List[Tuple[str, str]]  # (this source's column, the other source's column)
+    alias: Optional[str]
+    pairs: Tuple[Tuple[str, str], ...]  # (this source's column, the target's column)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Source:
     name: str
-    table: str
-    file: str  # path relative to the project dir, for messages
-    primary_key: List[str] = field(default_factory=list)
-    description: Optional[str] = None
-    dimensions: Dict[str, Dimension] = field(default_factory=dict)
-    measures: Dict[str, Measure] = field(default_factory=dict)
-    joins: List[Join] = field(default_factory=list)
+    table: Optional[str]
+    sql: Optional[str]
+    grain: Tuple[str, ...]
+    description: Optional[str]
+    columns: Dict[str, Column]
+    measures: Dict[str, Measure]
+    segments: Dict[str, Segment]
+    joins: Tuple[Join, ...]
+    relation: exp.Expression  # exp.Table or the parsed SELECT of a sql source
 
-    def field_kind(self, name: str) -> Optional[str]:
-        if name in self.dimensions:
-            return "dimension"
-        if name in self.measures:
-            return "measure"
-        return None
+    def from_item(self) -> exp.Expression:
+        """The FROM item, aliased with the source name."""
+        alias = exp.TableAlias(this=exp.to_identifier(self.name))
+        if isinstance(self.relation, exp.Table):
+            table = self.relation.copy()
+            table.set("alias", alias)
+            return table
+        return exp.Subquery(this=self.relation.copy(), alias=alias)
 
 
-@dataclass
-class Project:
-    dir: str
-    name: str
-    dialect: str
-    connection: Dict[str, Any]
+@dataclass(frozen=True, eq=False)
+class Edge:
+    """A join step seen from ``parent`` to ``child``."""
+
+    parent: str
+    child: str
+    relationship: str
+    pairs: Tuple[Tuple[str, str], ...]  # (parent column, child column)
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    dialect: str  # the dialect the snippets are written in
     sources: Dict[str, Source]
+    errors: Tuple[str, ...]
+    warnings: Tuple[Tuple[Optional[str], str], ...]  # (source name or None, message)
+    graph: Dict[str, Dict[str, Edge]] = field(default_factory=dict)
+    # source name (None: no one source) -> its errors
+    errors_of: Dict[Optional[str], Tuple[str, ...]] = field(default_factory=dict)
 
-    def source(self, name: str) -> Source:
-        try:
-            return self.sources[name]
-        except KeyError:
+    def check_usable(self, sources: Optional[Sequence[str]] = None) -> None:
+        """RejectedError listing the errors that stop a query using ``sources`` (all of them
+        when None); the errors of no one source always count."""
+        if sources is None:
+            found = list(self.errors)
+        else:
+            found = list(self.errors_of.get(None, ()))
+            for name in dict.fromkeys(sources):
+                found.extend(self.errors_of.get(name, ()))
+        if found:
             raise RejectedError(
-                f"unknown source '{name}'; known sources: {_names(self.sources)}"
-            ) from None
+                f"invalid semantic model ({len(found)} error{'s' if len(found) > 1 else ''}): " + "; ".join(found)
+            )
 
 
-def _names(items) -> str:
-    names = list(items)
+def known(names: Sequence[str]) -> str:
+    names = list(names)
     return ", ".join(names) if names else "(none)"
 
 
-def _yaml_load(path: str, rel: str, errors: List[str]) -> Any:
-    import yaml
-
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            # libyaml's loader when PyYAML has it (its wheels do): several times faster.
-            return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        errors.append(f"{rel}: invalid YAML{where}: {problem}")
-    except OSError as exc:
-        errors.append(f"{rel}: cannot read: {exc.strerror or exc}")
+def resolve_description(description: Any, descriptions: Any) -> Optional[str]:
+    """``description`` if set, else the first of descriptions user, ai, dbt, db, then any other."""
+    if isinstance(description, str) and description:
+        return description
+    if isinstance(descriptions, dict):
+        for key in DESCRIPTION_PRIORITY:
+            text = descriptions.get(key)
+            if isinstance(text, str) and text:
+                return text
+        for text in descriptions.values():
+            if isinstance(text, str) and text:
+                return text
     return None
 
 
-def _opt_str(value: Any, what: str, rel: str, errors: List[str]) -> Optional[str]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        errors.append(f"{rel}: {what} must be a string")
-        return None
-    return str(value)
+# --------------------------------------------------------------------------- measure analysis
 
 
-def _check_keys(data: Dict[str, Any], allowed: Tuple[str, ...], what: str, rel: str, errors: List[str]) -> None:
-    for key in data:
-        if key is True and "on" in allowed:  # YAML 1.1 reads a bare `on` key as True
-            continue
-        if key not in allowed:
-            errors.append(f"{rel}: {what}: unknown key '{key}'; allowed: {', '.join(allowed)}")
+class RefError(Exception):
+    """A reference inside a snippet that cannot be resolved (message: one line)."""
 
 
-def _parse_source(data: Any, rel: str, default_name: str, errors: List[str]) -> Optional[Source]:
-    if not isinstance(data, dict):
-        errors.append(f"{rel}: a source file must contain a mapping (name, table, dimensions, measures, joins)")
-        return None
-    _check_keys(
-        data,
-        ("name", "table", "primary_key", "description", "dimensions", "measures", "joins"),
-        "source",
-        rel,
-        errors,
-    )
-    name = _opt_str(data.get("name"), "name", rel, errors) or default_name
-    if not NAME_RE.match(name):
-        errors.append(f"{rel}: source name '{name}' must be an identifier (letters, digits, _)")
-    table = _opt_str(data.get("table"), "table", rel, errors) or name
-    pk_raw = data.get("primary_key")
-    if pk_raw is None:
-        primary_key: List[str] = []
-    elif isinstance(pk_raw, list) and all(isinstance(k, str) for k in pk_raw):
-        primary_key = list(pk_raw)
-    elif isinstance(pk_raw, str):
-        primary_key = [pk_raw]
+def _to_call(node: exp.AggFunc, column_of: Callable[[exp.Column], exp.Expression]) -> AggCall:
+    if isinstance(node, exp.Count):
+        this = node.this
+        if isinstance(this, exp.Star):
+            return AggCall("count", None)
+        if isinstance(this, exp.Distinct):
+            args = this.expressions
+            if len(args) != 1:
+                raise RefError("count(distinct ...) takes exactly one argument")
+            func, arg = "count_distinct", args[0]
+        else:
+            func, arg = "count", this
     else:
-        errors.append(f"{rel}: source '{name}': primary_key must be a column name or a list of column names")
-        primary_key = []
-    src = Source(
-        name=name,
-        table=table,
-        file=rel,
-        primary_key=primary_key,
-        description=_opt_str(data.get("description"), "description", rel, errors),
-    )
+        func = next((name for cls, name in _AGG_CLASSES.items() if type(node) is cls), None)
+        if func is None:
+            raise RefError(
+                f"unsupported aggregate '{node.sql()}'; supported: sum, count(*), count(x), "
+                "count(distinct x), avg, min, max"
+            )
+        if node.expressions:
+            raise RefError(f"'{node.sql()}' takes exactly one argument")
+        arg = node.this
+    if arg is None:
+        raise RefError(f"'{node.sql()}' has no argument")
+    if arg.find(exp.AggFunc) is not None or isinstance(arg, exp.AggFunc):
+        raise RefError(f"nested aggregate in '{node.sql()}'")
+    if arg.find(exp.Window) is not None:
+        raise RefError(f"window function in '{node.sql()}'")
+    return AggCall(func, substitute_columns(arg, column_of))
 
-    seen: Dict[str, str] = {}
 
-    def list_of_mappings(key: str) -> List[Dict[str, Any]]:
+def substitute_columns(node: exp.Expression, column_of: Callable[[exp.Column], exp.Expression]) -> exp.Expression:
+    """Copy of ``node`` with each column reference replaced by ``column_of(column)``."""
+
+    def fn(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, exp.Column):
+            return column_of(n)
+        return n
+
+    if isinstance(node, exp.Column):
+        return column_of(node)
+    return node.transform(fn)
+
+
+def analyse_measure(
+    node: exp.Expression,
+    column_of: Callable[[exp.Column], exp.Expression],
+    measure_of: Callable[[exp.Column], MeasureForm],
+) -> MeasureForm:
+    """Reduce a measure expression to a MeasureForm.
+
+    Inside an aggregate, identifiers are columns (``column_of``); outside, they are other
+    measures (``measure_of``), inlined. RefError when there is no aggregate at all.
+    """
+    calls: List[AggCall] = []
+
+    def inline(form: MeasureForm) -> exp.Expression:
+        offset = len(calls)
+        calls.extend(form.calls)
+
+        def renumber(n: exp.Expression) -> exp.Expression:
+            if isinstance(n, exp.Placeholder):
+                return exp.Placeholder(this=f"a{int(n.name[1:]) + offset}")
+            return n
+
+        template = form.template.transform(renumber)
+        return template if isinstance(template, exp.Placeholder) else exp.Paren(this=template)
+
+    def fn(n: exp.Expression) -> exp.Expression:
+        if isinstance(n, (exp.Window, exp.Filter)):
+            raise RefError(f"window functions and FILTER clauses are not supported ('{n.sql()}')")
+        if isinstance(n, exp.AggFunc):
+            calls.append(_to_call(n, column_of))
+            return exp.Placeholder(this=f"a{len(calls) - 1}")
+        if isinstance(n, exp.Column):
+            return inline(measure_of(n))
+        return n
+
+    template = fn(node) if isinstance(node, (exp.AggFunc, exp.Column, exp.Window, exp.Filter)) else node.transform(fn)
+    if not calls:
+        raise RefError("no aggregate (sum, count, count(distinct), avg, min, max) and no measure reference")
+    return MeasureForm(template, tuple(calls))
+
+
+# --------------------------------------------------------------------------- building
+
+
+class _Builder:
+    def __init__(self, raw_sources: List[Any], dialect: str) -> None:
+        self.raw = raw_sources
+        self.dialect = dialect
+        self.errors: List[str] = []
+        self.errors_of: Dict[Optional[str], List[str]] = {}
+        self.warnings: List[Tuple[Optional[str], str]] = []
+        self.current: Optional[str] = None  # the source being built
+
+    # ---------------------------------------------------------------- helpers
+    def error(self, where: str, message: str) -> None:
+        text = f"{where}: {message}"
+        self.errors.append(text)
+        self.errors_of.setdefault(self.current, []).append(text)
+
+    def warn(self, source: Optional[str], where: str, message: str) -> None:
+        self.warnings.append((source, f"{where}: {message}"))
+
+    def unknown_keys(self, data: Dict[str, Any], allowed: Tuple[str, ...], source: Optional[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                self.warn(source, where, f"unknown key '{key}' (ignored); known keys: {', '.join(allowed)}")
+
+    def opt_str(self, data: Dict[str, Any], key: str, where: str) -> Optional[str]:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.error(where, f"'{key}' must be a string")
+            return None
+        return value
+
+    def req_str(self, data: Dict[str, Any], key: str, where: str) -> Optional[str]:
+        value = data.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.error(where, f"'{key}' is required")
+            return None
+        if not isinstance(value, str):
+            self.error(where, f"'{key}' must be a string")
+            return None
+        return value
+
+    def list_of_objects(self, data: Dict[str, Any], key: str, where: str) -> List[Dict[str, Any]]:
         value = data.get(key)
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            errors.append(f"{rel}: source '{name}': {key} must be a list of mappings")
+            self.error(where, f"'{key}' must be a list of objects")
             return []
         return value
 
-    for item in list_of_mappings("dimensions"):
-        _check_keys(item, ("name", "expr", "type", "description"), "dimension", rel, errors)
-        dname = _opt_str(item.get("name"), "dimension name", rel, errors)
-        if not dname:
-            errors.append(f"{rel}: source '{name}': a dimension has no name")
-            continue
-        where = f"{rel}: dimension '{name}.{dname}'"
-        if not NAME_RE.match(dname):
-            errors.append(f"{where}: name must be an identifier (letters, digits, _)")
-        dtype = _opt_str(item.get("type"), "type", rel, errors) or "string"
-        if dtype not in DIMENSION_TYPES:
-            errors.append(f"{where}: unknown type '{dtype}'; known types: {', '.join(DIMENSION_TYPES)}")
-        if dname in seen:
-            if seen[dname] == "dimension":
-                errors.append(f"{where}: duplicate dimension name")
-            else:
-                errors.append(f"{where}: name clashes with measure '{name}.{dname}'")
-            continue
-        seen[dname] = "dimension"
-        expr = _opt_str(item.get("expr"), "expr", rel, errors) or dname
-        src.dimensions[dname] = Dimension(dname, expr, dtype, _opt_str(item.get("description"), "description", rel, errors))
+    def parse(self, text: str, where: str, what: str, allow_count_star: bool = False) -> Optional[exp.Expression]:
+        try:
+            return parse_expression(text, self.dialect, allow_count_star=allow_count_star)
+        except ValueError as exc:
+            self.error(where, f"cannot parse {what} '{text}' ({self.dialect}): {exc}")
+            return None
 
-    for item in list_of_mappings("measures"):
-        _check_keys(item, ("name", "agg", "expr", "description"), "measure", rel, errors)
-        mname = _opt_str(item.get("name"), "measure name", rel, errors)
-        if not mname:
-            errors.append(f"{rel}: source '{name}': a measure has no name")
-            continue
-        where = f"{rel}: measure '{name}.{mname}'"
-        if not NAME_RE.match(mname):
-            errors.append(f"{where}: name must be an identifier (letters, digits, _)")
-        agg = _opt_str(item.get("agg"), "agg", rel, errors)
-        if agg is None:
-            errors.append(f"{where}: missing agg; known aggs: {', '.join(AGGREGATIONS)}")
-        elif agg not in AGGREGATIONS:
-            errors.append(f"{where}: unknown agg '{agg}'; known aggs: {', '.join(AGGREGATIONS)}")
-        expr = _opt_str(item.get("expr"), "expr", rel, errors)
-        if expr is None and agg is not None and agg != "count":
-            errors.append(f"{where}: agg '{agg}' needs an expr")
-        if mname in seen:
-            if seen[mname] == "measure":
-                errors.append(f"{where}: duplicate measure name")
-            else:
-                errors.append(f"{where}: name clashes with dimension '{name}.{mname}'")
-            continue
-        seen[mname] = "measure"
-        src.measures[mname] = Measure(mname, agg or "count", expr, _opt_str(item.get("description"), "description", rel, errors))
-
-    for item in list_of_mappings("joins"):
-        _check_keys(item, ("to", "relationship", "on"), "join", rel, errors)
-        to = _opt_str(item.get("to"), "join target", rel, errors)
-        if not to:
-            errors.append(f"{rel}: source '{name}': a join has no 'to'")
-            continue
-        where = f"{rel}: join '{name}' -> '{to}'"
-        rel_kind = _opt_str(item.get("relationship"), "relationship", rel, errors) or "many_to_one"
-        if rel_kind not in RELATIONSHIPS:
-            errors.append(f"{where}: unknown relationship '{rel_kind}'; known: {', '.join(RELATIONSHIPS)}")
-            continue
-        on = item.get("on")
-        pairs: List[Tuple[str, str]] = []
-        # PyYAML reads a bare `on:` key as the boolean True (YAML 1.1); accept both spellings.
-        if on is None and True in item:
-            on = item.get(True)
-        if isinstance(on, dict) and on and all(isinstance(k, str) and isinstance(v, str) for k, v in on.items()):
-            pairs = list(on.items())
-        else:
-            errors.append(f"{where}: 'on' must be a non-empty mapping of this source's column to {to}'s column")
-            continue
-        src.joins.append(Join(to, rel_kind, pairs))
-    return src
-
-
-_CACHE: Dict[Any, Project] = {}
-_CACHE_SIZE = 8
-
-
-def _fingerprint(project_dir: str) -> Optional[Tuple[Any, ...]]:
-    """Name, size and mtime of every YAML file of a project (the daemon's cache key)."""
-    entries = []
-    try:
-        for root, dirs, files in os.walk(project_dir):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for f in sorted(files):
-                if f.endswith((".yaml", ".yml")):
-                    st = os.stat(os.path.join(root, f))
-                    entries.append((os.path.join(root, f), st.st_size, st.st_mtime_ns))
-    except OSError:
+    # ---------------------------------------------------------------- columns of a source
+    @staticmethod
+    def lookup(columns: Dict[str, Any], name: str, quoted: bool) -> Optional[Any]:
+        if name in columns:
+            return columns[name]
+        if not quoted:
+            folded = [c for c in columns if c.lower() == name.lower()]
+            if len(folded) == 1:
+                return columns[folded[0]]
         return None
-    return tuple(entries)
 
+    def own_column_resolver(self, src_name: str, columns: Dict[str, Column]):
+        """Resolve a column reference of a source's own snippet (bare, or qualified by its name)."""
 
-def load_project(project_dir: str, check_expressions: bool = True) -> Project:
-    """Load and validate a project; raise RejectedError listing every problem.
-
-    A long-lived process (the HTTP daemon) reuses a project it loaded before as long as none
-    of its YAML files changed (same names, sizes and modification times).
-    """
-    key = None
-    if isinstance(project_dir, str) and os.path.isdir(project_dir):
-        fp = _fingerprint(project_dir)
-        if fp is not None:
-            key = (os.path.abspath(project_dir), check_expressions, fp)
-            cached = _CACHE.get(key)
-            if cached is not None:
-                return cached
-    project, errors = load_project_collect(project_dir, check_expressions=check_expressions)
-    if errors:
-        raise RejectedError("invalid semantic model: " + "; ".join(errors))
-    if key is not None:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = project
-    return project
-
-
-def load_project_collect(project_dir: str, check_expressions: bool = True) -> Tuple[Project, List[str]]:
-    errors: List[str] = []
-    if not isinstance(project_dir, str) or not project_dir:
-        raise RejectedError("project_dir is empty")
-    if not os.path.isdir(project_dir):
-        raise RejectedError(f"project directory not found: {project_dir}")
-    config_path = os.path.join(project_dir, PROJECT_FILE)
-    if not os.path.isfile(config_path):
-        raise RejectedError(f"no {PROJECT_FILE} in project directory {project_dir}")
-    config = _yaml_load(config_path, PROJECT_FILE, errors)
-    if config is None and not errors:
-        config = {}
-    if not isinstance(config, dict):
-        if not errors:
-            errors.append(f"{PROJECT_FILE}: must contain a mapping (name, dialect, connection, sources_dir)")
-        config = {}
-    _check_keys(config, ("name", "dialect", "connection", "sources_dir", "description"), "project", PROJECT_FILE, errors)
-    connection = config.get("connection") or {}
-    if not isinstance(connection, dict):
-        errors.append(f"{PROJECT_FILE}: connection must be a mapping (type, path)")
-        connection = {}
-    dialect = _opt_str(config.get("dialect"), "dialect", PROJECT_FILE, errors)
-    if not dialect:
-        dialect = "sqlite" if connection.get("type") == "sqlite" else "postgres"
-    name = _opt_str(config.get("name"), "name", PROJECT_FILE, errors) or os.path.basename(os.path.abspath(project_dir))
-    sources_dir = _opt_str(config.get("sources_dir"), "sources_dir", PROJECT_FILE, errors) or "sources"
-
-    project = Project(dir=project_dir, name=name, dialect=dialect.lower(), connection=connection, sources={})
-    src_dir = os.path.join(project_dir, sources_dir)
-    if not os.path.isdir(src_dir):
-        errors.append(f"{PROJECT_FILE}: sources directory '{sources_dir}' not found")
-        return project, errors
-    files = sorted(f for f in os.listdir(src_dir) if f.endswith((".yaml", ".yml")))
-    for fname in files:
-        rel = f"{sources_dir}/{fname}"
-        data = _yaml_load(os.path.join(src_dir, fname), rel, errors)
-        if data is None:
-            if not any(e.startswith(rel + ":") for e in errors):
-                errors.append(f"{rel}: empty source file")
-            continue
-        src = _parse_source(data, rel, os.path.splitext(fname)[0], errors)
-        if src is None:
-            continue
-        if src.name in project.sources:
-            errors.append(
-                f"{rel}: duplicate source name '{src.name}' (already defined in {project.sources[src.name].file})"
-            )
-            continue
-        project.sources[src.name] = src
-    if not project.sources and not errors:
-        errors.append(f"{sources_dir}/: no source files (*.yaml)")
-
-    for src in project.sources.values():
-        for j in src.joins:
-            if j.to not in project.sources:
-                errors.append(
-                    f"{src.file}: join '{src.name}' -> '{j.to}': unknown source '{j.to}'; "
-                    f"known sources: {_names(project.sources)}"
+        def column_of(col: exp.Column) -> exp.Expression:
+            if col.args.get("db") is not None or col.args.get("catalog") is not None or (
+                col.table and col.table != src_name
+            ):
+                raise RefError(
+                    f"'{col.sql()}' is not a column of {src_name}; a source's snippets use its own columns"
                 )
-            elif j.to == src.name:
-                errors.append(f"{src.file}: join '{src.name}' -> '{j.to}': a source cannot join itself")
+            found = self.lookup(columns, col.name, bool(col.this.args.get("quoted")))
+            if found is None:
+                raise RefError(f"unknown column '{col.name}'; known columns of {src_name}: {known(list(columns))}")
+            return found.sql_node()
 
-    if check_expressions:
-        from . import expressions
+        return column_of
 
-        errors.extend(expressions.check_project(project))
-    return project, errors
+    def build_column(self, src_name: str, item: Dict[str, Any], where_src: str) -> Optional[Column]:
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.error(where_src, "a column has no 'name'")
+            return None
+        where = f"{where_src}: column '{name}'"
+        if "." in name:
+            self.error(where, "a column name must be unqualified (no '.')")
+        self.unknown_keys(item, COLUMN_KEYS, src_name, where)
+        ctype = item.get("type")
+        if ctype is None:
+            self.error(where, f"'type' is required; known types: {', '.join(COLUMN_TYPES)}")
+            ctype = "string"
+        elif ctype not in COLUMN_TYPES:
+            self.error(where, f"unknown type {ctype!r}; known types: {', '.join(COLUMN_TYPES)}")
+            ctype = "string"
+        role = item.get("role") or "default"
+        if role not in COLUMN_ROLES:
+            self.error(where, f"unknown role {role!r}; known roles: {', '.join(COLUMN_ROLES)}")
+            role = "default"
+        visibility = item.get("visibility") or "public"
+        if visibility not in VISIBILITIES:
+            self.error(where, f"unknown visibility {visibility!r}; known: {', '.join(VISIBILITIES)}")
+            visibility = "public"
+        expr_text = self.opt_str(item, "expr", where)
+        node: exp.Expression = exp.column(name, table=src_name)
+        if expr_text is not None and expr_text.strip():
+            parsed = self.parse(expr_text, where, "expr")
+            if parsed is not None:
+                if parsed.find(exp.AggFunc) is not None or isinstance(parsed, exp.AggFunc):
+                    self.error(where, f"expr '{expr_text}' must not aggregate (aggregates belong in measures)")
+                elif parsed.find(exp.Window) is not None:
+                    self.error(where, f"expr '{expr_text}' must not use window functions")
+                else:
+                    bad = [
+                        c.sql()
+                        for c in parsed.find_all(exp.Column)
+                        if c.args.get("db") is not None or (c.table and c.table != src_name)
+                    ]
+                    if bad:
+                        self.error(
+                            where,
+                            f"expr '{expr_text}' references '{bad[0]}'; a column expr uses this source's "
+                            "physical columns only",
+                        )
+                    else:
+                        qualified = parsed.copy()
+                        for c in list(qualified.find_all(exp.Column)):
+                            c.set("table", exp.to_identifier(src_name))
+                        if isinstance(qualified, exp.Column):
+                            node = qualified
+                        else:
+                            node = exp.Paren(this=qualified)
+        else:
+            expr_text = None
+        return Column(
+            name=name,
+            type=ctype,
+            role=role,
+            visibility=visibility,
+            expr=expr_text,
+            description=resolve_description(item.get("description"), item.get("descriptions")),
+            node=node,
+        )
+
+    # ---------------------------------------------------------------- the build
+    def build(self) -> Model:
+        drafts: Dict[str, Dict[str, Any]] = {}
+        order: List[str] = []
+        for i, raw in enumerate(self.raw):
+            label = f"sources[{i}]"
+            if not isinstance(raw, dict):
+                self.error(label, "a source must be an object")
+                continue
+            name = raw.get("name")
+            self.current = None
+            if not isinstance(name, str) or not name.strip():
+                self.error(label, "'name' is required")
+                continue
+            self.current = name if name not in drafts else None
+            where = f"source '{name}'"
+            if not NAME_RE.match(name):
+                self.error(where, "the name must be an identifier (letters, digits, _)")
+            if name in drafts:
+                self.error(where, f"duplicate source name (sources[{drafts[name]['index']}] and {label})")
+                continue
+            drafts[name] = {"index": i, "raw": raw, "where": where}
+            order.append(name)
+            self.unknown_keys(raw, SOURCE_KEYS, name, where)
+            columns: Dict[str, Column] = {}
+            raw_columns = raw.get("columns")
+            if raw_columns is None or raw_columns == []:
+                self.error(where, "'columns' is required and must not be empty")
+            for item in self.list_of_objects(raw, "columns", where):
+                col = self.build_column(name, item, where)
+                if col is None:
+                    continue
+                if col.name in columns:
+                    self.error(f"{where}: column '{col.name}'", "duplicate column name")
+                    continue
+                columns[col.name] = col
+            drafts[name]["columns"] = columns
+
+        sources: Dict[str, Source] = {}
+        for name in order:
+            self.current = name
+            source = self.build_source(name, drafts)
+            if source is not None:
+                sources[name] = source
+        self.current = None
+        graph = self.build_graph(sources)
+        return Model(
+            dialect=self.dialect,
+            sources=sources,
+            errors=tuple(self.errors),
+            warnings=tuple(self.warnings),
+            graph=graph,
+            errors_of={k: tuple(v) for k, v in self.errors_of.items()},
+        )
+
+    def build_source(self, name: str, drafts: Dict[str, Dict[str, Any]]) -> Optional[Source]:
+        d = drafts[name]
+        raw, where, columns = d["raw"], d["where"], d["columns"]
+
+        # table | sql
+        table = self.opt_str(raw, "table", where)
+        sql = self.opt_str(raw, "sql", where)
+        relation: exp.Expression = exp.to_table(name)
+        if table and sql:
+            self.error(where, "'table' and 'sql' are mutually exclusive; give one")
+        elif not table and not sql:
+            self.error(where, "one of 'table' or 'sql' is required")
+        elif table:
+            try:
+                relation = parse_table(table, self.dialect)
+            except ValueError as exc:
+                self.error(where, f"cannot parse table name '{table}' ({self.dialect}): {exc}")
+        else:
+            try:
+                relation = parse_select(sql or "", self.dialect)
+            except ValueError as exc:
+                self.error(where, f"cannot parse sql ({self.dialect}): {exc}")
+
+        # grain
+        grain_raw = raw.get("grain")
+        grain: List[str] = []
+        if not isinstance(grain_raw, list) or not grain_raw or not all(isinstance(g, str) and g for g in grain_raw):
+            self.error(where, "'grain' is required: a non-empty list of column names")
+        else:
+            for g in grain_raw:
+                if "." in g:
+                    self.error(where, f"grain entry '{g}' must be an unqualified column name")
+                elif g not in columns:
+                    self.error(where, f"grain column '{g}' is not among the columns ({known(list(columns))})")
+                else:
+                    grain.append(g)
+
+        for key in ("description",):
+            self.opt_str(raw, key, where)
+        if raw.get("descriptions") is not None and not isinstance(raw.get("descriptions"), dict):
+            self.error(where, "'descriptions' must be an object (user, ai, dbt, db -> text)")
+
+        segments = self.build_segments(name, raw, where, columns)
+        measures = self.build_measures(name, raw, where, columns, segments)
+        joins = self.build_joins(name, raw, where, columns, drafts)
+        return Source(
+            name=name,
+            table=table if not sql else None,
+            sql=sql if not table else None,
+            grain=tuple(grain),
+            description=resolve_description(raw.get("description"), raw.get("descriptions")),
+            columns=columns,
+            measures=measures,
+            segments=segments,
+            joins=tuple(joins),
+            relation=relation,
+        )
+
+    def build_segments(self, name, raw, where, columns) -> Dict[str, Segment]:
+        out: Dict[str, Segment] = {}
+        column_of = self.own_column_resolver(name, columns)
+        for item in self.list_of_objects(raw, "segments", where):
+            sname = item.get("name")
+            if not isinstance(sname, str) or not sname:
+                self.error(where, "a segment has no 'name'")
+                continue
+            swhere = f"{where}: segment '{sname}'"
+            self.unknown_keys(item, SEGMENT_KEYS, name, swhere)
+            if sname in out:
+                self.error(swhere, "duplicate segment name")
+                continue
+            text = self.req_str(item, "expr", swhere)
+            if text is None:
+                continue
+            node = self.parse(text, swhere, "expr")
+            if node is None:
+                continue
+            if node.find(exp.AggFunc) is not None or isinstance(node, exp.AggFunc):
+                self.error(swhere, f"expr '{text}' must be a row-level condition, not an aggregate")
+                continue
+            try:
+                node = substitute_columns(node, column_of)
+            except RefError as exc:
+                self.error(swhere, f"{exc} (in expr '{text}')")
+                continue
+            out[sname] = Segment(sname, text, resolve_description(item.get("description"), None), node)
+        return out
+
+    def build_measures(self, name, raw, where, columns, segments) -> Dict[str, Measure]:
+        items: Dict[str, Dict[str, Any]] = {}
+        for item in self.list_of_objects(raw, "measures", where):
+            mname = item.get("name")
+            if not isinstance(mname, str) or not mname:
+                self.error(where, "a measure has no 'name'")
+                continue
+            mwhere = f"{where}: measure '{mname}'"
+            self.unknown_keys(item, MEASURE_KEYS, name, mwhere)
+            if not NAME_RE.match(mname):
+                self.error(mwhere, "the name must be an identifier (letters, digits, _)")
+            if mname in items:
+                self.error(mwhere, "duplicate measure name")
+                continue
+            if mname in columns:
+                self.warn(
+                    name,
+                    mwhere,
+                    f"has the name of a column; '{name}.{mname}' means the measure in measures and the "
+                    "column in dimensions and filters",
+                )
+            items[mname] = item
+
+        built: Dict[str, Optional[Measure]] = {}
+        visiting: List[str] = []
+
+        def build(mname: str) -> Optional[Measure]:
+            if mname in built:
+                return built[mname]
+            item = items[mname]
+            mwhere = f"{where}: measure '{mname}'"
+            visiting.append(mname)
+            result = None
+            try:
+                result = self.build_measure(name, mname, item, mwhere, columns, segments, items, build, visiting)
+            finally:
+                visiting.pop()
+            built[mname] = result
+            return result
+
+        for mname in items:
+            build(mname)
+        return {m: built[m] for m in items if built.get(m) is not None}  # type: ignore[misc]
+
+    def build_measure(self, name, mname, item, mwhere, columns, segments, items, build, visiting) -> Optional[Measure]:
+        column_of = self.own_column_resolver(name, columns)
+        text = self.req_str(item, "expr", mwhere)
+        if text is None:
+            return None
+        node = self.parse(text, mwhere, "expr", allow_count_star=True)
+        if node is None:
+            return None
+        derived = [False]
+
+        def measure_of(col: exp.Column) -> MeasureForm:
+            if col.args.get("db") is not None or (col.table and col.table != name):
+                raise RefError(f"'{col.sql()}' is not a measure of {name}; a derived measure uses its own source's measures")
+            ref = col.name
+            if ref not in items:
+                if ref in columns:
+                    raise RefError(f"column '{ref}' is used outside an aggregate (e.g. sum({ref}))")
+                raise RefError(f"unknown measure '{ref}'; known measures of {name}: {known(list(items))}")
+            if ref in visiting:
+                raise RefError(f"circular measure reference {' -> '.join(visiting + [ref])}")
+            target = build(ref)
+            if target is None:
+                raise RefError(f"uses measure '{ref}', which is invalid")
+            derived[0] = True
+            return target.form
+
+        try:
+            form = analyse_measure(node, column_of, measure_of)
+        except RefError as exc:
+            self.error(mwhere, f"{exc} (in expr '{text}')")
+            return None
+
+        predicates: List[exp.Expression] = []
+        ftext = self.opt_str(item, "filter", mwhere)
+        if ftext is not None and ftext.strip():
+            fnode = self.parse(ftext, mwhere, "filter")
+            if fnode is None:
+                return None
+            if fnode.find(exp.AggFunc) is not None or isinstance(fnode, exp.AggFunc):
+                self.error(mwhere, f"filter '{ftext}' must be a row-level condition, not an aggregate")
+                return None
+            try:
+                predicates.append(substitute_columns(fnode, column_of))
+            except RefError as exc:
+                self.error(mwhere, f"{exc} (in filter '{ftext}')")
+                return None
+        seg_raw = item.get("segments")
+        seg_names: List[str] = []
+        if seg_raw is not None:
+            if not isinstance(seg_raw, list) or not all(isinstance(s, str) for s in seg_raw):
+                self.error(mwhere, "'segments' must be a list of segment names")
+                return None
+            for s in seg_raw:
+                if s not in segments:
+                    self.error(mwhere, f"unknown segment '{s}'; known segments of {name}: {known(list(segments))}")
+                    return None
+                predicates.append(segments[s].node.copy())
+                seg_names.append(s)
+        form = form.filtered(and_all(*predicates))
+        return Measure(
+            name=mname,
+            expr=text,
+            filter=ftext if ftext and ftext.strip() else None,
+            segments=tuple(seg_names),
+            description=resolve_description(item.get("description"), None),
+            form=form,
+            display=_display_qualified(node, name, self.dialect),
+            derived=derived[0],
+        )
+
+    def build_joins(self, name, raw, where, columns, drafts) -> List[Join]:
+        joins: List[Join] = []
+        seen_targets: Dict[str, int] = {}
+        for i, item in enumerate(self.list_of_objects(raw, "joins", where)):
+            to = item.get("to")
+            if not isinstance(to, str) or not to:
+                self.error(where, f"joins[{i}] has no 'to'")
+                continue
+            jwhere = f"{where}: join to '{to}'"
+            self.unknown_keys(item, JOIN_KEYS, name, jwhere)
+            relationship = item.get("relationship")
+            if relationship not in RELATIONSHIPS:
+                self.error(jwhere, f"'relationship' must be one of {', '.join(RELATIONSHIPS)} (got {relationship!r})")
+                continue
+            on = self.req_str(item, "on", jwhere)
+            alias = self.opt_str(item, "alias", jwhere)
+            if to not in drafts:
+                self.error(jwhere, f"unknown source '{to}'; known sources: {known(sorted(drafts))}")
+                continue
+            if to == name:
+                self.error(jwhere, "a source cannot join itself")
+                continue
+            if on is None:
+                continue
+            pairs = self.parse_on(on, name, columns, to, drafts[to]["columns"], alias, jwhere)
+            if pairs is None:
+                continue
+            if to in seen_targets:
+                self.warn(
+                    name,
+                    jwhere,
+                    f"ignored: joins[{seen_targets[to]}] already joins {to}"
+                    + (f" (aliased joins such as '{alias}' are not supported)" if alias else ""),
+                )
+                continue
+            if alias:
+                self.warn(name, jwhere, f"alias '{alias}' is not supported; the join is used under the name '{to}'")
+            seen_targets[to] = i
+            joins.append(Join(to=to, on=on, relationship=relationship, alias=alias, pairs=tuple(pairs)))
+        return joins
+
+    def parse_on(self, text, name, columns, to, target_columns, alias, where) -> Optional[List[Tuple[str, str]]]:
+        node = self.parse(text, where, "on")
+        if node is None:
+            return None
+        conjuncts: List[exp.Expression] = []
+
+        def flatten(n: exp.Expression) -> None:
+            n = n.unnest()
+            if isinstance(n, exp.And):
+                flatten(n.this)
+                flatten(n.expression)
+            else:
+                conjuncts.append(n)
+
+        flatten(node)
+        pairs: List[Tuple[str, str]] = []
+        target_names = {to} | ({alias} if alias else set())
+        for c in conjuncts:
+            if not isinstance(c, exp.EQ) or not all(isinstance(s.unnest(), exp.Column) for s in (c.this, c.expression)):
+                self.error(
+                    where,
+                    f"cannot use on '{text}': it must be column equalities joined by AND "
+                    f"(e.g. customer_id = {to}.id)",
+                )
+                return None
+            own_side: Optional[str] = None
+            target_side: Optional[str] = None
+            for side in (c.this.unnest(), c.expression.unnest()):
+                qualifier = side.table
+                if side.args.get("db") is not None:
+                    self.error(where, f"bad reference '{side.sql()}' in on '{text}'")
+                    return None
+                if qualifier in target_names and target_side is None:
+                    found = self.lookup(target_columns, side.name, bool(side.this.args.get("quoted")))
+                    if found is None:
+                        self.error(
+                            where,
+                            f"unknown column '{side.name}' of {to} in on '{text}'; "
+                            f"known columns of {to}: {known(list(target_columns))}",
+                        )
+                        return None
+                    target_side = found.name
+                elif qualifier in ("", name) and own_side is None:
+                    found = self.lookup(columns, side.name, bool(side.this.args.get("quoted")))
+                    if found is None:
+                        self.error(
+                            where,
+                            f"unknown column '{side.name}' of {name} in on '{text}'; "
+                            f"known columns of {name}: {known(list(columns))}",
+                        )
+                        return None
+                    own_side = found.name
+                else:
+                    self.error(
+                        where,
+                        f"cannot tell the sides of '{c.sql()}' in on '{text}'; qualify the target's column "
+                        f"with '{to}.' and leave this source's column bare",
+                    )
+                    return None
+            if own_side is None or target_side is None:
+                self.error(where, f"'{c.sql()}' in on '{text}' must compare a column of {name} with one of {to}")
+                return None
+            pairs.append((own_side, target_side))
+        return pairs
+
+    def build_graph(self, sources: Dict[str, Source]) -> Dict[str, Dict[str, Edge]]:
+        graph: Dict[str, Dict[str, Edge]] = {n: {} for n in sources}
+        # a source's own declaration wins over the inverse of the other side's
+        for name in sources:
+            for j in sources[name].joins:
+                if j.to in graph:
+                    graph[name][j.to] = Edge(name, j.to, j.relationship, j.pairs)
+        for name in sources:
+            for j in sources[name].joins:
+                if j.to in graph and name not in graph[j.to]:
+                    graph[j.to][name] = Edge(
+                        j.to, name, INVERSE_RELATIONSHIP[j.relationship], tuple((b, a) for a, b in j.pairs)
+                    )
+        return graph
+
+
+def _display_qualified(node: exp.Expression, source: str, dialect: str) -> str:
+    """The measure expr with its column references qualified by the source name, for display."""
+    copy = node.copy()
+    for col in list(copy.find_all(exp.Column)):
+        if not col.table:
+            col.set("table", exp.to_identifier(source))
+    return display(copy, dialect)
+
+
+def build_model(sources: Any, dialect: str) -> Model:
+    """Build the model of the wire ``sources`` (snippets written in ``dialect``)."""
+    if not isinstance(sources, list):
+        raise MalformedError("'sources' must be a list of source objects")
+    return _Builder(sources, dialect).build()
+
+
+# --------------------------------------------------------------------------- the daemon's cache
+
+CACHE_SIZE = 8
+_cache: "OrderedDict[str, Model]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cache_key(sources: Any, dialect: str) -> Optional[str]:
+    try:
+        return json.dumps([sources, dialect], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def get_model(sources: Any, dialect: str) -> Model:
+    """``build_model`` through a small LRU keyed by the canonical JSON of (sources, dialect)."""
+    key = cache_key(sources, dialect)
+    if key is not None:
+        with _cache_lock:
+            model = _cache.get(key)
+            if model is not None:
+                _cache.move_to_end(key)
+                return model
+    model = build_model(sources, dialect)
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = model
+            _cache.move_to_end(key)
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return model
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

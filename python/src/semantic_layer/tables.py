@@ -1,8 +1,13 @@
-"""List the tables a SQL text references (sqlglot), excluding CTE names."""
+"""Table identifiers with sqlglot: the tables a SQL text references, and parsing table names.
+
+``table_identifiers``: the tables a query reads (CTE names excluded), in order of appearance.
+``parse_table_identifier``: one ``sql_table_name`` (e.g. from a LookML view) to
+catalog/schema/name, or the reason it is not a plain table.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import sqlglot
 from sqlglot import exp
@@ -64,3 +69,77 @@ def table_identifiers(sql: str, dialect: Optional[str] = None) -> List[Dict[str,
         seen.add(qualified.lower())
         out.append({"catalog": catalog, "schema": schema, "table": name, "qualified": qualified})
     return out
+
+
+TABLE_REASONS = (
+    "looker_template_unresolved",
+    "derived_table_not_supported",
+    "no_physical_table",
+    "multiple_table_references",
+    "unsupported_dialect",
+    "parse_error",
+)
+
+
+def _failure(reason: str, detail: Optional[str] = None) -> Dict[str, Any]:
+    return {
+        "ok": False,
+        "catalog": None,
+        "schema": None,
+        "name": None,
+        "canonical_table": None,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def parse_table_identifier(sql_table_name: str, dialect: str) -> Dict[str, Any]:
+    """``{ok, catalog, schema, name, canonical_table, reason, detail}`` for one table name."""
+    try:
+        read = check_dialect(dialect)
+    except RejectedError as exc:
+        return _failure("unsupported_dialect", str(exc))
+    text = sql_table_name.strip()
+    if "${" in text or "@{" in text:
+        return _failure("looker_template_unresolved", "a ${...} or @{...} template is left in the name")
+    if not text:
+        return _failure("no_physical_table", "the name is empty")
+    try:
+        node = sqlglot.parse_one(text, read=read) if text.startswith("(") or text[:7].lower() in ("select ", "with ") else None
+    except (ParseError, TokenError):
+        node = None
+    if isinstance(node, (exp.Query, exp.Subquery, exp.Paren)):
+        return _failure("derived_table_not_supported", "a subquery is not a physical table")
+    try:
+        select = sqlglot.parse_one(f"SELECT * FROM {text}", read=read)
+    except (ParseError, TokenError) as exc:
+        return _failure("parse_error", parse_error_text(exc))
+    source = select.args.get("from_")
+    item = source.this if source is not None else None
+    if isinstance(item, (exp.Subquery, exp.Values, exp.Lateral)) or (item is not None and item.find(exp.Query)):
+        return _failure("derived_table_not_supported", "a subquery is not a physical table")
+    extra = [k for k, v in select.args.items() if v and k not in ("expressions", "from_", "joins")]
+    if extra:
+        return _failure("parse_error", f"not a table name (found {', '.join(sorted(extra))})")
+    tables = [t for t in select.find_all(exp.Table)]
+    if select.args.get("joins") or len(tables) > 1:
+        return _failure("multiple_table_references", "the name references several tables")
+    if isinstance(item, exp.Table) and isinstance(item.this, exp.Dot):
+        return _failure("parse_error", "a table name has at most three parts (catalog.schema.name)")
+    if not isinstance(item, exp.Table) or not isinstance(item.this, exp.Identifier):
+        return _failure("no_physical_table", "not a table (a function or an expression)")
+    parts = [p for p in (item.catalog, item.db, item.name) if p]
+    return {
+        "ok": True,
+        "catalog": item.catalog or None,
+        "schema": item.db or None,
+        "name": item.name,
+        "canonical_table": ".".join(parts),
+        "reason": None,
+        "detail": None,
+    }
+
+
+def parse_table_identifiers(items: List[Dict[str, str]]) -> Dict[str, Dict[str, Any]]:
+    """The batch: ``{key: result}`` for ``[{key, sql_table_name, dialect}]``."""
+    return {item["key"]: parse_table_identifier(item["sql_table_name"], item["dialect"]) for item in items}
