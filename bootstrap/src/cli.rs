@@ -1,5 +1,7 @@
-//! The command line of `ktx` (ARCHITECTURE.md section 3).
+//! The command line of `ktx`. The `sl` commands take KTX's own flags (`--connection-id`,
+//! `--project-dir`, JSON output by default), so that scripts written for KTX's CLI run as is.
 
+use crate::feature::Feature;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -20,15 +22,21 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Install what a command needs without asking.
-    #[arg(long, global = true, env = "KTX_YES")]
+    /// Install what a command needs without asking (KTX_YES=1 too).
+    #[arg(long, global = true, env = "KTX_YES", value_parser = clap::builder::BoolishValueParser::new())]
     pub yes: bool,
-    /// Never ask; fail with exit 4 and the command to run when something must be installed.
-    #[arg(long, global = true, env = "KTX_NO_INPUT")]
+    /// Never ask; fail with exit 4 and the command to run when something must be installed
+    /// (KTX_NO_INPUT=1 too).
+    #[arg(long, global = true, env = "KTX_NO_INPUT", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_input: bool,
-    /// The runtime root (default: the platform's data directory; or KTX_RUNTIME_DIR).
+    /// The runtime root (default: KTX_RUNTIME_ROOT, else KTX_RUNTIME_DIR, else the platform's
+    /// data directory).
     #[arg(long, global = true, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
+    /// The KTX project (holds ktx.yaml). Default: KTX_PROJECT_DIR, else the nearest ktx.yaml
+    /// upward from here.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
     /// Show the commands ktx runs (uv, ktx-daemon).
     #[arg(short, long, global = true)]
     pub verbose: bool,
@@ -39,9 +47,8 @@ pub enum Command {
     /// Set up something: `ktx setup demo` writes the demo project.
     #[command(subcommand)]
     Setup(Setup),
-    /// The semantic layer: compile and run queries over YAML sources.
-    #[command(subcommand)]
-    Sl(Sl),
+    /// The semantic layer: compile and run queries over the YAML sources of a connection.
+    Sl(SlArgs),
     /// SQL tools backed by sqlglot.
     #[command(subcommand)]
     Sql(Sql),
@@ -64,11 +71,12 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum Setup {
-    /// Write the demo project (a SQLite database and its semantic model).
+    /// Write the demo project (a SQLite database and its semantic model) to --project-dir
+    /// (default ./ktx-demo).
     Demo {
-        /// Where to write it.
-        #[arg(long, default_value = "ktx-demo")]
-        dir: PathBuf,
+        /// The old spelling of --project-dir.
+        #[arg(long, hide = true, value_name = "DIR")]
+        dir: Option<PathBuf>,
         /// Overwrite files of an existing demo directory.
         #[arg(long)]
         force: bool,
@@ -82,20 +90,33 @@ pub enum Format {
     Table,
 }
 
+#[derive(Args, Debug)]
+pub struct SlArgs {
+    /// The connection whose sources to use (semantic-layer/<ID>/); default: the only
+    /// connection of ktx.yaml.
+    #[arg(long, global = true, value_name = "ID")]
+    pub connection_id: Option<String>,
+    #[command(subcommand)]
+    pub command: Sl,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Sl {
     /// Compile a query of measures by dimensions into SQL, and optionally run it.
     Query(QueryArgs),
-    /// Check a semantic model for errors.
+    /// Check the semantic model of a connection: {valid, errors, warnings}; exit 3 when invalid.
     Validate {
-        #[arg(long, value_name = "DIR")]
-        project_dir: PathBuf,
+        /// Check that this source exists too (the whole connection is validated).
+        #[arg(value_name = "SOURCE")]
+        source: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Generate YAML sources from a schema description (JSON: tables, columns, keys, links).
+    /// Generate KTX source YAML from a schema scan (JSON: {tables: [{name, db, columns:
+    /// [{name, type, primary_key}]}], links: [{from_table, from_column, to_table, to_column,
+    /// relationship_type}]}).
     GenerateSources {
-        /// The schema description file, or - for stdin.
+        /// The schema scan file, or - for stdin.
         #[arg(long, value_name = "FILE")]
         schema: PathBuf,
         /// Write one <source>.yaml per table here instead of printing them.
@@ -104,6 +125,9 @@ pub enum Sl {
         /// Overwrite existing files in --out.
         #[arg(long)]
         force: bool,
+        /// The SQL dialect of the tables (default postgres).
+        #[arg(long, value_name = "D")]
+        dialect: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -111,35 +135,49 @@ pub enum Sl {
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// The project directory (holds ktx.yaml and sources/).
-    #[arg(long, value_name = "DIR")]
-    pub project_dir: PathBuf,
-    /// A measure, as source.measure (repeatable).
-    #[arg(long = "measure", value_name = "M", required = true)]
+    /// A JSON query object ({measures, dimensions, filters, segments, order_by, limit,
+    /// include_empty}) instead of the flags below.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["measures", "dimensions", "filters", "segments", "order_by", "limit", "include_empty"])]
+    pub query_file: Option<PathBuf>,
+    /// A measure: source.measure, or an aggregate such as "sum(orders.amount)" (repeatable).
+    #[arg(
+        long = "measure",
+        value_name = "M",
+        required_unless_present = "query_file"
+    )]
     pub measures: Vec<String>,
-    /// A dimension, as source.dimension (repeatable).
+    /// A dimension: source.column (repeatable).
     #[arg(long = "dimension", value_name = "D")]
     pub dimensions: Vec<String>,
     /// A filter, a SQL condition over fields: "customers.country = 'US'" (repeatable).
     #[arg(long = "filter", value_name = "F")]
     pub filters: Vec<String>,
+    /// A segment to apply: source.segment (repeatable).
+    #[arg(long = "segment", value_name = "S")]
+    pub segments: Vec<String>,
     /// Order by a field: FIELD[:asc|desc] (repeatable).
     #[arg(long = "order-by", value_name = "FIELD[:asc|desc]")]
     pub order_by: Vec<String>,
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u64>,
-    /// SQL dialect of the output (default: the project's): duckdb, postgres, sqlite, snowflake, bigquery, tsql, ...
-    #[arg(long, value_name = "D")]
-    pub dialect: Option<String>,
-    /// Run the query against the project's connection and print rows.
+    /// The most rows the query returns (default 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Keep dimension values that have no rows.
+    #[arg(long)]
+    pub include_empty: bool,
+    /// Output: json (default: {connectionId, dialect, sql, headers, rows, totalRows, plan}),
+    /// sql, or table.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    /// Run the query on the connection (sqlite) and return its rows.
     #[arg(long)]
     pub execute: bool,
-    /// The most rows to return with --execute.
-    #[arg(long, value_name = "N")]
-    pub max_rows: Option<u64>,
-    /// Output: sql (default), table (default with --execute) or json.
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    /// The most rows to return with --execute (default: --limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rows: Option<u32>,
+    /// Compile for another SQL dialect than the connection's (duckdb, postgres, snowflake,
+    /// bigquery, tsql, ...); not with --execute.
+    #[arg(long, value_name = "D")]
+    pub dialect: Option<String>,
     /// Go through the managed daemon (started if needed, reused after): fast repeated queries.
     #[arg(long)]
     pub daemon: bool,
@@ -162,8 +200,8 @@ pub enum Sql {
 pub enum Runtime {
     /// Install the runtime (core, and local-embeddings when asked).
     Install {
-        #[arg(long = "feature", value_name = "core|local-embeddings", value_parser = ["core", "local-embeddings"])]
-        features: Vec<String>,
+        #[arg(long = "feature", value_name = "FEATURE", value_enum)]
+        features: Vec<Feature>,
         /// Rebuild even if it is installed.
         #[arg(long)]
         force: bool,
@@ -175,8 +213,8 @@ pub enum Runtime {
     },
     /// Start the managed daemon, or reuse the one that runs (prints its pid and port).
     Start {
-        #[arg(long = "feature", value_name = "core|local-embeddings", value_parser = ["core", "local-embeddings"])]
-        features: Vec<String>,
+        #[arg(long = "feature", value_name = "FEATURE", value_enum)]
+        features: Vec<Feature>,
     },
     /// Stop the managed daemon of this version.
     Stop,
@@ -187,7 +225,8 @@ pub enum Runtime {
         #[arg(long)]
         fix: bool,
     },
-    /// Remove other versions' runtimes, old logs and unused downloaded uv versions.
+    /// Remove other versions' runtimes, old logs and unused downloaded uv versions. Deletes
+    /// only with --yes; --dry-run shows what it would remove.
     Prune {
         #[arg(long)]
         dry_run: bool,

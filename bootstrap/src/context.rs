@@ -1,20 +1,25 @@
-//! What every command gets: the runtime layout, the user's consent settings and verbosity.
+//! What every command gets: the runtime layout, the user's consent settings, verbosity and
+//! the `--project-dir` flag.
 
 use crate::paths::Layout;
 use crate::prompt::Consent;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub layout: Layout,
     pub consent: Consent,
     pub verbose: bool,
+    /// `--project-dir`, when given (commands on a project fall back to KTX_PROJECT_DIR, then
+    /// the nearest ktx.yaml).
+    pub project_dir: Option<PathBuf>,
 }
 
 impl Ctx {
     /// The command a user runs to prepare `feature` by hand (printed with exit 4).
-    pub fn install_command(&self, feature: &str) -> String {
+    pub fn install_command(&self, feature: crate::feature::Feature) -> String {
         let mut cmd = String::from("ktx runtime install");
-        if feature != crate::manifest::CORE {
+        if feature != crate::feature::Feature::Core {
             cmd.push_str(&format!(" --feature {feature}"));
         }
         if self.layout.root_source == crate::paths::RootSource::Flag {

@@ -1,4 +1,4 @@
-//! The managed HTTP daemon (ARCHITECTURE.md section 7): start, reuse, health, stop.
+//! The managed HTTP daemon: start, reuse, health, stop (README, "The daemon").
 //!
 //! Reuse rule: the pid in daemon.json is alive, `/health` answers with the token, reports that
 //! pid and this CLI's version. Anything else is stale; a stale daemon is stopped only when it is
@@ -15,7 +15,7 @@ use crate::paths::Layout;
 use serde_json::Value;
 use std::io::{Read as _, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -131,7 +131,7 @@ fn cmdline_matches(s: &DaemonState) -> bool {
         return false;
     };
     let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-    cmd.contains("ktx-daemon")
+    cmd.contains("ktx_daemon")
         && cmd.contains("serve-http")
         && s.proc_start.is_some()
         && s.proc_start == daemon_state::proc_start_time(s.pid)
@@ -280,7 +280,7 @@ fn spawn(layout: &Layout, m: &RuntimeManifest) -> Result<DaemonState> {
     let log_err = log
         .try_clone()
         .map_err(|e| Error::io("cannot open the daemon log", &log_path, e))?;
-    let mut cmd = Command::new(&m.daemon);
+    let mut cmd = crate::oneshot::ktx_daemon(std::path::Path::new(&m.python.executable));
     cmd.args([
         "serve-http",
         "--host",
@@ -312,7 +312,7 @@ fn spawn(layout: &Layout, m: &RuntimeManifest) -> Result<DaemonState> {
     }
     let mut child = cmd.spawn().map_err(|e| {
         Error::other(
-            format!("cannot start {}: {e}", m.daemon),
+            format!("cannot start {} -m ktx_daemon: {e}", m.python.executable),
             "run `ktx runtime doctor --fix`",
         )
     })?;
@@ -352,7 +352,7 @@ fn spawn(layout: &Layout, m: &RuntimeManifest) -> Result<DaemonState> {
         pid,
         port,
         version: layout.version.clone(),
-        features: m.features.clone(),
+        features: m.features.iter().map(|f| f.name().to_string()).collect(),
         started_at: crate::manifest::now_rfc3339(),
         token,
         proc_start: daemon_state::proc_start_time(pid),

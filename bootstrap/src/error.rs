@@ -1,4 +1,4 @@
-//! The one error type of `ktx` and the exit codes of the contract (ARCHITECTURE.md section 6).
+//! The one error type of `ktx` and the exit codes of the contract (README, "Exit codes").
 //!
 //! Every error carries what it was about (a file, a URL, a command) and ends with a hint that
 //! says what the user can do. `main` prints it as `error: <message>` then `  hint: <hint>`.
@@ -25,8 +25,14 @@ pub enum Error {
     #[error("{message}")]
     Rejected { message: String },
 
-    #[error("the {feature} runtime feature is not installed and input is disabled")]
-    NeedsInstall { feature: String, command: String },
+    /// Something must be installed and nobody agreed: `why` is "input is disabled" or
+    /// "declined".
+    #[error("the {feature} runtime feature is not installed ({why})")]
+    NeedsInstall {
+        feature: String,
+        command: String,
+        why: &'static str,
+    },
 
     #[error("integrity check failed for {path}: expected sha256 {expected}, found {actual}")]
     Integrity {
@@ -93,7 +99,7 @@ impl Error {
         let path = path.into();
         let hint = match source.kind() {
             std::io::ErrorKind::PermissionDenied => format!(
-                "check the permissions of {} or choose another place with --runtime-dir / KTX_RUNTIME_DIR",
+                "check the permissions of {} or choose another place with --runtime-dir / KTX_RUNTIME_ROOT",
                 path.display()
             ),
             _ => String::new(),

@@ -41,6 +41,25 @@ fn root_store() -> rustls::RootCertStore {
     store
 }
 
+/// The system's CA roots as PEM text (empty when they cannot be read).
+pub fn native_roots_pem() -> String {
+    use base64::Engine;
+    let Ok(certs) = rustls_native_certs::load_native_certs() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for cert in certs {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
 fn tls_config() -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)

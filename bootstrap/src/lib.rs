@@ -1,8 +1,10 @@
 //! ktx: the KTX CLI and the manager of the Python runtime behind it.
 //!
-//! Start at `cli` (the command line) and `commands/` (one module per command group). The runtime
-//! manager is `paths` (layout) -> `package` (the npm package's wheel and pins) -> `uv` and
-//! `uv_download` (find or download uv) -> `install` (lock, staging venv, atomic commit of
+//! Start at `cli` (the command line) and `commands/` (one module per command group). The KTX
+//! project side is `project` (ktx.yaml, connections) -> `sources` (the resolved sources sent to
+//! Python) -> `protocol` (the ktx-daemon ops) -> `sqlite` (running the compiled SQL). The
+//! runtime manager is `paths` (layout) -> `package` (the npm package's wheel and pins) -> `uv`
+//! and `uv_download` (find or download uv) -> `install` (lock, staging venv, atomic commit of
 //! `manifest`) -> `oneshot` / `daemon` (running ktx-daemon). `error` holds the exit codes.
 
 pub mod atomic;
@@ -12,6 +14,7 @@ pub mod context;
 pub mod daemon;
 pub mod daemon_state;
 pub mod error;
+pub mod feature;
 pub mod http;
 pub mod index;
 pub mod install;
@@ -21,7 +24,12 @@ pub mod oneshot;
 pub mod package;
 pub mod paths;
 pub mod progress;
+pub mod project;
 pub mod prompt;
+pub mod protocol;
+pub mod python;
+pub mod sources;
+pub mod sqlite;
 pub mod table;
 pub mod targets;
 pub mod uv;

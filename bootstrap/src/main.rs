@@ -1,16 +1,32 @@
 //! `ktx`: parse the command line, run the command, print errors with their hint, exit with the
 //! contract's code.
 
-use clap::Parser;
-use ktx_bootstrap::cli::{Cli, Command, Runtime, Setup, Sl, Sql};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use ktx_bootstrap::cli::{Cli, Command, Runtime, Setup, Sl, SlArgs, Sql};
 use ktx_bootstrap::commands::{bootstrap, embed, runtime, setup, sl, sql};
 use ktx_bootstrap::context::Ctx;
-use ktx_bootstrap::error::{exit, Result};
+use ktx_bootstrap::error::{exit, Error, Result};
 use ktx_bootstrap::paths::Layout;
 use ktx_bootstrap::prompt::Consent;
 use ktx_bootstrap::VERSION;
 
-fn run(cli: Cli) -> Result<i32> {
+/// Both flags given on the command line (not through KTX_YES / KTX_NO_INPUT).
+fn yes_and_no_input_typed(matches: &clap::ArgMatches) -> bool {
+    let typed = |id: &str| {
+        let mut m = Some(matches);
+        while let Some(cur) = m {
+            if cur.value_source(id) == Some(ValueSource::CommandLine) {
+                return true;
+            }
+            m = cur.subcommand().map(|(_, sub)| sub);
+        }
+        false
+    };
+    typed("yes") && typed("no_input")
+}
+
+fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
     let ctx = Ctx {
         layout: Layout::resolve(cli.global.runtime_dir.as_deref(), VERSION),
         consent: Consent {
@@ -18,17 +34,39 @@ fn run(cli: Cli) -> Result<i32> {
             no_input: cli.global.no_input,
         },
         verbose: cli.global.verbose,
+        project_dir: cli.global.project_dir.clone(),
     };
     match cli.command {
-        Command::Setup(Setup::Demo { dir, force }) => setup::demo(&dir, force)?,
-        Command::Sl(Sl::Query(args)) => sl::query(&ctx, &args)?,
-        Command::Sl(Sl::Validate { project_dir, json }) => sl::validate(&ctx, &project_dir, json)?,
-        Command::Sl(Sl::GenerateSources {
-            schema,
-            out,
-            force,
-            json,
-        }) => sl::generate_sources(&ctx, &schema, out.as_deref(), force, json)?,
+        Command::Setup(Setup::Demo { dir, force }) => {
+            let dir = dir
+                .or(cli.global.project_dir)
+                .unwrap_or_else(|| "ktx-demo".into());
+            setup::demo(&dir, force)?
+        }
+        Command::Sl(SlArgs {
+            connection_id,
+            command,
+        }) => {
+            let conn = connection_id.as_deref();
+            match command {
+                Sl::Query(args) => sl::query(&ctx, conn, &args)?,
+                Sl::Validate { source, json } => sl::validate(&ctx, conn, source.as_deref(), json)?,
+                Sl::GenerateSources {
+                    schema,
+                    out,
+                    force,
+                    dialect,
+                    json,
+                } => sl::generate_sources(
+                    &ctx,
+                    &schema,
+                    out.as_deref(),
+                    force,
+                    dialect.as_deref(),
+                    json,
+                )?,
+            }
+        }
         Command::Sql(Sql::Tables {
             sql: text,
             dialect,
@@ -43,14 +81,24 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Runtime(Runtime::Start { features }) => runtime::start(&ctx, &features)?,
         Command::Runtime(Runtime::Stop) => runtime::stop(&ctx)?,
         Command::Runtime(Runtime::Doctor { json, fix }) => return runtime::doctor(&ctx, json, fix),
-        Command::Runtime(Runtime::Prune { dry_run }) => runtime::prune(&ctx, dry_run)?,
+        Command::Runtime(Runtime::Prune { dry_run }) => {
+            if flags_conflict {
+                return Err(Error::usage(
+                    "--yes and --no-input together: prune deletes only when told to, so say one",
+                    "`ktx runtime prune --yes` deletes; `ktx runtime prune --dry-run` previews",
+                ));
+            }
+            runtime::prune(&ctx, dry_run)?
+        }
     }
     Ok(exit::OK)
 }
 
 fn main() {
-    let cli = Cli::parse();
-    let code = match run(cli) {
+    let matches = Cli::command().get_matches();
+    let flags_conflict = yes_and_no_input_typed(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let code = match run(cli, flags_conflict) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

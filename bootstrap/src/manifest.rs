@@ -2,12 +2,10 @@
 //! It is written last and atomically, so its presence means the venv under it is complete.
 
 use crate::error::Result;
+use crate::feature::Feature;
 use crate::package::FileDigest;
 use crate::paths::Layout;
 use serde::{Deserialize, Serialize};
-
-pub const CORE: &str = "core";
-pub const LOCAL_EMBEDDINGS: &str = "local-embeddings";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -17,15 +15,22 @@ pub struct RuntimeManifest {
     pub python: PythonInfo,
     /// The ktx-daemon executable.
     pub daemon: String,
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
     pub uv: UvInfo,
     pub installed_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PythonInfo {
+    /// The venv's python.
     pub executable: String,
     pub version: String,
+    /// The interpreter the venv was created from.
+    #[serde(default)]
+    pub base: String,
+    /// Where that interpreter came from: "system" or "managed" (downloaded by uv for ktx).
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,8 +67,17 @@ pub fn write(layout: &Layout, m: &RuntimeManifest) -> Result<()> {
 }
 
 impl RuntimeManifest {
-    pub fn has(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
+    pub fn has(&self, feature: Feature) -> bool {
+        self.features.contains(&feature)
+    }
+
+    /// The features as words, for messages: "core, local-embeddings".
+    pub fn feature_list(&self) -> String {
+        self.features
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -1,10 +1,15 @@
 //! Running one Python operation: `ktx-daemon <op>` with a JSON request on stdin and a JSON
 //! response on stdout. Exit 3 from ktx-daemon (a refused request) stays exit 3 here.
+//!
+//! ktx runs ktx-daemon as `<venv python> -m ktx_daemon`: no launcher script (uv's relocatable
+//! ones call `dirname` and `realpath` from PATH), nothing looked up on PATH.
 
 use crate::error::{Error, Result};
 use crate::manifest::RuntimeManifest;
+use crate::protocol::Op;
 use serde_json::Value;
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The error object ktx-daemon writes on stdout when it fails.
@@ -17,16 +22,25 @@ fn error_message(stdout: &[u8]) -> Option<(String, String)> {
     ))
 }
 
-pub fn run(m: &RuntimeManifest, op: &str, request: &Value) -> Result<Value> {
-    let mut child = Command::new(&m.daemon)
-        .arg(op)
+/// `<python> -m ktx_daemon`, as every ktx-daemon run starts. The venv is ktx's: what Python
+/// compiles on first use is kept for the next run, even where PYTHONDONTWRITEBYTECODE is set.
+pub fn ktx_daemon(python: &Path) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "ktx_daemon"])
+        .env_remove("PYTHONDONTWRITEBYTECODE");
+    cmd
+}
+
+pub fn run(m: &RuntimeManifest, op: Op, request: &Value) -> Result<Value> {
+    let mut child = ktx_daemon(Path::new(&m.python.executable))
+        .arg(op.name())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| {
             Error::other(
-                format!("cannot run {}: {e}", m.daemon),
+                format!("cannot run {} -m ktx_daemon: {e}", m.python.executable),
                 "the runtime looks broken; run `ktx runtime doctor --fix`",
             )
         })?;
@@ -37,7 +51,7 @@ pub fn run(m: &RuntimeManifest, op: &str, request: &Value) -> Result<Value> {
     }
     let out = child.wait_with_output().map_err(|e| {
         Error::other(
-            format!("{} {op} did not finish: {e}", m.daemon),
+            format!("ktx-daemon {op} did not finish: {e}"),
             "run `ktx runtime doctor`",
         )
     })?;

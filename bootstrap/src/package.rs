@@ -15,9 +15,16 @@ pub const MANIFEST_PATH: &str = "python/runtime-manifest.json";
 
 /// `python/runtime-manifest.json` in the npm package.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct BundledManifest {
     pub version: String,
     pub wheel: FileDigest,
+    /// The wheel's Requires-Python (e.g. ">=3.13"); the venv is created for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    /// The wheel's top-level import packages; a runtime is verified by importing them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
     pub uv: UvPin,
 }
 
@@ -87,6 +94,38 @@ impl Package {
 
     pub fn demo_dir(&self) -> PathBuf {
         self.root.join("assets").join("demo")
+    }
+
+    /// The names of the wheel's base dependencies (Requires-Dist without an extra), read from
+    /// its METADATA: what a first install downloads.
+    pub fn dependency_names(&self) -> Vec<String> {
+        let Some(meta) = self.wheel_metadata() else {
+            return Vec::new();
+        };
+        meta.lines()
+            .filter_map(|l| l.strip_prefix("Requires-Dist:"))
+            .filter(|r| !r.contains("extra =="))
+            .filter_map(|r| {
+                let name: String = r
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .collect();
+                (!name.is_empty()).then_some(name)
+            })
+            .collect()
+    }
+
+    fn wheel_metadata(&self) -> Option<String> {
+        let file = std::fs::File::open(self.wheel_path()).ok()?;
+        let mut zip = zip::ZipArchive::new(file).ok()?;
+        let name = zip
+            .file_names()
+            .find(|n| n.ends_with(".dist-info/METADATA") && n.matches('/').count() == 1)?
+            .to_string();
+        let mut text = String::new();
+        zip.by_name(&name).ok()?.read_to_string(&mut text).ok()?;
+        Some(text)
     }
 
     /// Hash the bundled wheel and compare it with the manifest (exit 5 on mismatch).

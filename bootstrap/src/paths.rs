@@ -1,4 +1,4 @@
-//! The runtime layout (ARCHITECTURE.md section 4): the one place that knows where things live.
+//! The runtime layout: the one place that knows where things live (README, "Where things live").
 //!
 //! ```text
 //! <root>/<cli-version>/manifest.json   commit point: present means installed
@@ -15,15 +15,20 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootSource {
     Flag,
-    Env,
+    /// The environment variable that set it: KTX_RUNTIME_ROOT (KTX's name) or KTX_RUNTIME_DIR.
+    Env(&'static str),
     Default,
 }
+
+/// The environment variables that name the runtime root, first one set wins: KTX's own name,
+/// then the alias this project used first.
+pub const ROOT_ENV: [&str; 2] = ["KTX_RUNTIME_ROOT", "KTX_RUNTIME_DIR"];
 
 impl RootSource {
     pub fn describe(self) -> &'static str {
         match self {
             RootSource::Flag => "--runtime-dir",
-            RootSource::Env => "KTX_RUNTIME_DIR",
+            RootSource::Env(var) => var,
             RootSource::Default => "platform default",
         }
     }
@@ -37,14 +42,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// `--runtime-dir` > `KTX_RUNTIME_DIR` > the platform default.
+    /// `--runtime-dir` > `KTX_RUNTIME_ROOT` > `KTX_RUNTIME_DIR` > the platform default.
     pub fn resolve(flag: Option<&Path>, version: &str) -> Layout {
-        let (root, root_source) = match flag {
-            Some(p) => (absolute(p), RootSource::Flag),
-            None => match std::env::var_os("KTX_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-                Some(p) => (absolute(Path::new(&p)), RootSource::Env),
-                None => (default_root(), RootSource::Default),
-            },
+        let from_env = ROOT_ENV.iter().find_map(|var| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(|p| (absolute(Path::new(&p)), RootSource::Env(var)))
+        });
+        let (root, root_source) = match (flag, from_env) {
+            (Some(p), _) => (absolute(p), RootSource::Flag),
+            (None, Some(env)) => env,
+            (None, None) => (default_root(), RootSource::Default),
         };
         Layout {
             root,

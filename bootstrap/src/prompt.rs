@@ -1,5 +1,7 @@
 //! Consent before downloading: a question on a terminal, `--yes` to agree in advance, and
-//! `--no-input` (or no terminal at all) to fail with exit 4 and the exact command to run.
+//! `--no-input` (or no terminal at all) to fail with exit 4 and the exact command to run. Only
+//! an explicit yes (or Enter, the default shown) agrees: anything else, or end of input,
+//! declines with exit 4.
 
 use crate::error::{Error, Result};
 use std::io::{BufRead, IsTerminal, Write};
@@ -25,21 +27,28 @@ impl Consent {
             return Err(Error::NeedsInstall {
                 feature: feature.to_string(),
                 command: command.to_string(),
+                why: "input is disabled",
             });
         }
         let mut err = std::io::stderr();
         let _ = write!(err, "{explain}\nInstall it now? [Y/n] ");
         let _ = err.flush();
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).ok();
+        // End of input (Ctrl-D, a closed stdin) is no answer, and no answer is no consent; an
+        // empty line (Enter) takes the default shown, yes.
+        let answered = std::io::stdin().lock().read_line(&mut line).unwrap_or(0) > 0;
         let answer = line.trim().to_ascii_lowercase();
-        if answer.is_empty() || answer == "y" || answer == "yes" {
+        if answered && (answer.is_empty() || answer == "y" || answer == "yes") {
             Ok(())
         } else {
-            Err(Error::other(
-                format!("the {feature} runtime feature was not installed (declined)"),
-                format!("run `{command}` when you are ready, or pass --yes"),
-            ))
+            if !answered {
+                let _ = writeln!(err);
+            }
+            Err(Error::NeedsInstall {
+                feature: feature.to_string(),
+                command: command.to_string(),
+                why: if answered { "declined" } else { "no answer" },
+            })
         }
     }
 }

@@ -9,9 +9,14 @@
 //!   downloads for the runtime belong to ktx and `uv python uninstall` cannot break the venv.
 //! - UV_CACHE_DIR, UV_PYTHON_DOWNLOADS, UV_OFFLINE, indexes, uv.toml: left alone, so a corporate
 //!   index, an offline mode or a shared cache configured for uv keeps working for ktx.
-//! - SSL_CERT_FILE: when the user has none but NODE_EXTRA_CA_CERTS (npm's way of trusting a
-//!   TLS-intercepting proxy), uv is told to use the system roots (UV_NATIVE_TLS) so the same
-//!   proxy works for the Python downloads.
+//! - TLS trust: uv trusts what ktx's own downloads trust. A user's SSL_CERT_FILE (or their own
+//!   UV_SYSTEM_CERTS / UV_NATIVE_TLS) wins. Otherwise uv uses the system store
+//!   (UV_SYSTEM_CERTS, and UV_NATIVE_TLS for older uv), so a TLS-intercepting proxy whose CA is
+//!   only in the system store works with no variable set; and where NODE_EXTRA_CA_CERTS or
+//!   npm's cafile add CAs, uv gets one bundle of the system roots plus those
+//!   (`<root>/tls/ca-<digest>.pem`, through SSL_CERT_FILE) for the commands that download.
+//! - KTX_PYTHON_DOWNLOADS_JSON: a list of Python builds to download from (uv's
+//!   python-downloads-json-url), e.g. an internal mirror's; UV_PYTHON_INSTALL_MIRROR is uv's own.
 
 use crate::error::{Error, Result};
 use crate::paths::Layout;
@@ -130,6 +135,63 @@ pub fn command(uv: &Path, layout: &Layout) -> Command {
     {
         cmd.env("UV_NATIVE_TLS", "1");
     }
+    if let Some(json) = std::env::var_os("KTX_PYTHON_DOWNLOADS_JSON").filter(|v| !v.is_empty()) {
+        if std::env::var_os("UV_PYTHON_DOWNLOADS_JSON_URL").is_none() {
+            cmd.env("UV_PYTHON_DOWNLOADS_JSON_URL", json);
+        }
+    }
+    if user_chose_trust().is_none() && extra_ca_files().is_empty() {
+        cmd.env("UV_SYSTEM_CERTS", "1").env("UV_NATIVE_TLS", "1");
+    }
     cmd.env("UV_NO_PROGRESS", "1").env("NO_COLOR", "1");
     cmd
+}
+
+/// The variable by which the user already told uv whom to trust, if any.
+fn user_chose_trust() -> Option<&'static str> {
+    ["SSL_CERT_FILE", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS"]
+        .into_iter()
+        .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+/// CA files npm users add to the defaults: NODE_EXTRA_CA_CERTS and npm's cafile.
+pub fn extra_ca_files() -> Vec<PathBuf> {
+    ["NODE_EXTRA_CA_CERTS", "npm_config_cafile"]
+        .into_iter()
+        .filter_map(|v| std::env::var_os(v).filter(|x| !x.is_empty()))
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// For a uv command that downloads: when extra CAs are set (and the user chose nothing for
+/// uv), point uv at one bundle of the system roots plus them.
+pub fn trust_for_downloads(cmd: &mut Command, layout: &Layout) -> Result<()> {
+    let extras = extra_ca_files();
+    if user_chose_trust().is_some() || extras.is_empty() {
+        return Ok(());
+    }
+    let mut pem = crate::http::native_roots_pem();
+    if pem.is_empty() {
+        // No system roots to combine with: keep the system store, without the extras.
+        cmd.env("UV_SYSTEM_CERTS", "1").env("UV_NATIVE_TLS", "1");
+        return Ok(());
+    }
+    for f in &extras {
+        if let Ok(text) = std::fs::read_to_string(f) {
+            pem.push_str(&text);
+            pem.push('\n');
+        }
+    }
+    use sha2::Digest;
+    let digest = crate::package::hex(&sha2::Sha256::digest(pem.as_bytes()));
+    let path = layout
+        .root
+        .join("tls")
+        .join(format!("ca-{}.pem", &digest[..16]));
+    if !path.is_file() {
+        crate::atomic::write(&path, pem.as_bytes(), 0o644)?;
+    }
+    cmd.env("SSL_CERT_FILE", &path);
+    Ok(())
 }

@@ -37,15 +37,8 @@ fn bootstrap_downloads_uv_from_the_index_then_queries_work_and_a_second_bootstra
         "{versions:?}"
     );
     sb.ktx_without_uv()
-        .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
-            "--measure",
-            "orders.revenue",
-            "--no-input",
-        ])
+        .args(DEMO_QUERY)
+        .args(["--measure", "orders.revenue", "--no-input"])
         .assert()
         .success()
         .stdout(predicate::str::contains("SELECT"));
@@ -176,6 +169,8 @@ fn without_network_bootstrap_fails_fast_and_clearly_while_an_installed_runtime_k
         "orders.revenue",
         "--no-input",
         "--execute",
+        "--format",
+        "table",
     ]);
     offline(&query)
         .assert()

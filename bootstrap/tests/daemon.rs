@@ -220,15 +220,8 @@ fn a_daemon_killed_with_sigkill_is_noticed_and_replaced() {
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
     sb.ktx()
-        .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
-            "--measure",
-            "orders.order_count",
-            "--daemon",
-        ])
+        .args(DEMO_QUERY)
+        .args(["--measure", "orders.order_count", "--daemon"])
         .assert()
         .success()
         .stdout(predicate::str::contains("SELECT"));
@@ -256,8 +249,6 @@ fn sl_query_through_the_daemon_gives_the_same_answer_as_one_shot() {
         "--dimension",
         "products.category",
         "--execute",
-        "--format",
-        "json",
     ];
     let one_shot = sb.ktx().args(args).output().unwrap();
     let via_daemon = sb.ktx().args(args).arg("--daemon").output().unwrap();
@@ -265,15 +256,8 @@ fn sl_query_through_the_daemon_gives_the_same_answer_as_one_shot() {
     assert_eq!(stdout_of(&one_shot), stdout_of(&via_daemon));
     // A refused query through the daemon is still exit 3 with the reference named.
     sb.ktx()
-        .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
-            "--measure",
-            "orders.nope",
-            "--daemon",
-        ])
+        .args(DEMO_QUERY)
+        .args(["--measure", "orders.nope", "--daemon"])
         .assert()
         .code(3)
         .stderr(predicate::str::contains("orders.nope"));
@@ -285,14 +269,8 @@ fn commands_do_not_leave_a_daemon_running_unless_asked() {
     sb.demo();
     sb.install();
     sb.ktx()
-        .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
-            "--measure",
-            "orders.revenue",
-        ])
+        .args(DEMO_QUERY)
+        .args(["--measure", "orders.revenue"])
         .assert()
         .success();
     sb.ktx().args(["runtime", "status"]).assert().success();
@@ -350,15 +328,8 @@ fn a_daemon_that_cannot_start_prints_its_log_and_query_falls_back_to_one_shot() 
         .failure()
         .stderr(predicate::str::contains("daemon.log"));
     sb.ktx()
-        .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
-            "--measure",
-            "orders.revenue",
-            "--daemon",
-        ])
+        .args(DEMO_QUERY)
+        .args(["--measure", "orders.revenue", "--daemon"])
         .assert()
         .success()
         .stdout(predicate::str::contains("SELECT"))
@@ -387,7 +358,7 @@ fn prune_stops_the_daemon_of_a_version_it_removes() {
     )
     .unwrap();
     sb.ktx()
-        .args(["runtime", "prune"])
+        .args(["runtime", "prune", "--yes"])
         .assert()
         .success()
         .stdout(predicate::str::contains("removed").and(predicate::str::contains("0.0.9")));

@@ -47,14 +47,13 @@ fn a_failed_feature_install_keeps_the_core_working_and_is_not_recorded() {
     let m: serde_json::Value = sb.manifest();
     assert_eq!(m["features"], serde_json::json!(["core"]));
     sb.ktx()
+        .args(DEMO_QUERY)
         .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
             "--measure",
             "orders.revenue",
             "--execute",
+            "--format",
+            "table",
             "--no-input",
         ])
         .assert()

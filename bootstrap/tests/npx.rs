@@ -66,6 +66,8 @@ fn npx_of_the_tarball_bootstraps_uv_installs_core_and_answers_queries() {
             "customers.country",
             "--yes",
             "--execute",
+            "--format",
+            "table",
         ])
         .assert()
         .success()

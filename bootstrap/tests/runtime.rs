@@ -7,16 +7,10 @@ use common::*;
 use predicates::prelude::*;
 use std::time::Duration;
 
-const QUERY: &[&str] = &[
-    "sl",
-    "query",
-    "--project-dir",
-    "demo",
-    "--measure",
-    "orders.revenue",
-    "--dimension",
-    "customers.country",
-];
+/// The demo query: revenue by country on `demo/`.
+fn query(sb: &Sandbox) -> assert_cmd::Command {
+    sb.query(REVENUE_BY_COUNTRY)
+}
 
 #[test]
 fn version_and_pure_commands_never_touch_the_runtime() {
@@ -27,7 +21,7 @@ fn version_and_pure_commands_never_touch_the_runtime() {
         .success()
         .stdout(format!("ktx {}\n", env!("CARGO_PKG_VERSION")));
     sb.ktx()
-        .args(["setup", "demo", "--dir", "demo"])
+        .args(["setup", "demo", "--project-dir", "demo"])
         .assert()
         .success();
     assert!(sb.path().join("demo/ktx.yaml").is_file());
@@ -53,7 +47,7 @@ fn setup_demo_refuses_to_overwrite_a_non_empty_directory() {
     std::fs::create_dir_all(sb.path().join("demo")).unwrap();
     std::fs::write(sb.path().join("demo/mine.txt"), "keep").unwrap();
     sb.ktx()
-        .args(["setup", "demo", "--dir", "demo"])
+        .args(["setup", "demo", "--project-dir", "demo"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not empty"));
@@ -67,8 +61,7 @@ fn setup_demo_refuses_to_overwrite_a_non_empty_directory() {
 fn no_input_without_a_runtime_exits_4_with_the_exact_command() {
     let sb = Sandbox::new();
     sb.demo();
-    sb.ktx()
-        .args(QUERY)
+    query(&sb)
         .arg("--no-input")
         .assert()
         .code(4)
@@ -81,29 +74,29 @@ fn no_terminal_means_no_input() {
     let sb = Sandbox::new();
     sb.demo();
     // stdin is not a terminal under the test harness: ktx must not wait for an answer.
-    sb.ktx()
-        .args(QUERY)
-        .timeout(Duration::from_secs(20))
-        .assert()
-        .code(4);
+    query(&sb).timeout(Duration::from_secs(20)).assert().code(4);
 }
 
 #[test]
 fn first_query_installs_only_core_then_prints_sql_and_rows() {
     let sb = Sandbox::new();
     sb.demo();
-    sb.ktx()
-        .args(QUERY)
-        .arg("--yes")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("SELECT").and(predicate::str::contains("\"country\"")));
+    query(&sb).arg("--yes").assert().success().stdout(
+        predicate::str::contains("SELECT")
+            .and(predicate::str::contains("\"connectionId\": \"warehouse\""))
+            .and(predicate::str::contains("\"mode\": \"compile_only\"")),
+    );
     let manifest: serde_json::Value = sb.manifest();
     assert_eq!(manifest["features"], serde_json::json!(["core"]));
     assert_eq!(manifest["cliVersion"], env!("CARGO_PKG_VERSION"));
-    sb.ktx()
-        .args(QUERY)
-        .args(["--execute", "--order-by", "orders.revenue:desc"])
+    query(&sb)
+        .args([
+            "--execute",
+            "--order-by",
+            "orders.revenue:desc",
+            "--format",
+            "table",
+        ])
         .assert()
         .success()
         .stdout(
@@ -111,8 +104,7 @@ fn first_query_installs_only_core_then_prints_sql_and_rows() {
                 .and(predicate::str::contains("US"))
                 .and(predicate::str::contains("rows)")),
         );
-    sb.ktx()
-        .args(QUERY)
+    query(&sb)
         .args(["--execute", "--format", "json"])
         .assert()
         .success()
@@ -124,18 +116,7 @@ fn a_refused_query_exits_3_with_one_line_naming_the_reference() {
     let sb = Sandbox::new();
     sb.demo();
     sb.install();
-    let out = sb
-        .ktx()
-        .args([
-            "sl",
-            "query",
-            "--project-dir",
-            "demo",
-            "--measure",
-            "orders.revnue",
-        ])
-        .output()
-        .unwrap();
+    let out = sb.query(&["--measure", "orders.revnue"]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = stderr_of(&out);
     assert!(err.contains("orders.revnue"), "{err}");
@@ -150,7 +131,8 @@ fn eight_concurrent_first_runs_install_once_and_all_succeed() {
     let children: Vec<_> = (0..8)
         .map(|_| {
             sb.std_ktx()
-                .args(QUERY)
+                .args(DEMO_QUERY)
+                .args(REVENUE_BY_COUNTRY)
                 .arg("--yes")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -185,7 +167,8 @@ fn a_tampered_wheel_exits_5_and_installs_nothing() {
     sb.demo();
     sb.ktx()
         .env("KTX_PACKAGE_ROOT", &pkg)
-        .args(QUERY)
+        .args(DEMO_QUERY)
+        .args(REVENUE_BY_COUNTRY)
         .arg("--yes")
         .assert()
         .code(5)
@@ -237,8 +220,7 @@ fn a_run_killed_during_install_is_repaired_by_the_next_run() {
             sb.ktx().args(["runtime", "doctor"]).assert().success();
         }
     }
-    sb.ktx()
-        .args(QUERY)
+    query(&sb)
         .arg("--yes")
         .assert()
         .success()
@@ -260,8 +242,7 @@ fn a_manifest_of_another_version_means_reinstall_on_the_next_command() {
         .assert()
         .success()
         .stdout(predicate::str::contains("outdated"));
-    sb.ktx()
-        .args(QUERY)
+    query(&sb)
         .arg("--no-input")
         .assert()
         .success()
@@ -411,7 +392,7 @@ fn prune_removes_other_versions_but_not_the_current_or_one_in_use() {
         .stdout(predicate::str::contains("would remove"));
     assert!(sb.root().join("0.0.1").exists());
     sb.ktx()
-        .args(["runtime", "prune"])
+        .args(["runtime", "prune", "--yes"])
         .assert()
         .success()
         .stdout(
@@ -443,11 +424,13 @@ fn sql_tables_and_validate_and_generate_sources_work_one_shot() {
         .args(["sl", "validate", "--project-dir", "demo"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("ok: 4 sources"));
+        .stdout(predicate::str::contains(
+            "valid: 4 sources in connection 'warehouse'",
+        ));
     let schema = sb.path().join("schema.json");
     std::fs::write(
         &schema,
-        r#"{"tables": [{"name": "users", "columns": [{"name": "id", "type": "integer"}, {"name": "plan", "type": "text"}], "primary_key": "id"}]}"#,
+        r#"{"tables": [{"name": "users", "columns": [{"name": "id", "type": "integer", "primary_key": true}, {"name": "plan", "type": "text"}]}], "links": []}"#,
     )
     .unwrap();
     sb.ktx()
@@ -475,6 +458,94 @@ fn a_missing_project_is_a_usage_error_before_any_install() {
         .code(2)
         .stderr(predicate::str::contains("no ktx.yaml"));
     assert!(!sb.root().exists());
+}
+
+#[test]
+fn prune_deletes_nothing_without_yes_and_says_how_to_preview() {
+    let sb = Sandbox::new();
+    let old = sb.root().join("0.0.1");
+    std::fs::create_dir_all(old.join("venv")).unwrap();
+    std::fs::write(old.join("manifest.json"), "{}").unwrap();
+    sb.ktx()
+        .args(["runtime", "prune"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            predicate::str::contains("asks for --yes")
+                .and(predicate::str::contains("ktx runtime prune --dry-run")),
+        );
+    assert!(old.exists(), "prune deleted without --yes");
+    // KTX_YES is --yes.
+    sb.ktx()
+        .env("KTX_YES", "1")
+        .args(["runtime", "prune"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("removed"));
+    assert!(!old.exists());
+    sb.ktx()
+        .args(["runtime", "prune"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("nothing to prune"));
+}
+
+#[test]
+fn prune_with_both_yes_and_no_input_is_a_usage_error_that_deletes_nothing() {
+    let sb = Sandbox::new();
+    let old = sb.root().join("0.0.1");
+    std::fs::create_dir_all(old.join("venv")).unwrap();
+    std::fs::write(old.join("manifest.json"), "{}").unwrap();
+    sb.ktx()
+        .args(["runtime", "prune", "--yes", "--no-input"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--yes and --no-input"));
+    sb.ktx()
+        .args(["--no-input", "runtime", "prune", "--yes"])
+        .assert()
+        .code(2);
+    assert!(old.exists());
+}
+
+#[test]
+fn ktx_runtime_root_places_the_runtime_and_wins_over_ktx_runtime_dir() {
+    let sb = Sandbox::new();
+    let root = sb.path().join("ktx-root");
+    let alias = sb.path().join("alias-root");
+    query(&sb)
+        .env_remove("KTX_RUNTIME_DIR")
+        .env("KTX_RUNTIME_ROOT", &root)
+        .arg("--yes")
+        .assert()
+        .success();
+    let manifest = root.join(env!("CARGO_PKG_VERSION")).join("manifest.json");
+    assert!(manifest.is_file(), "no runtime under KTX_RUNTIME_ROOT");
+    assert!(!sb.root().exists(), "KTX_RUNTIME_ROOT was ignored");
+    sb.ktx()
+        .env("KTX_RUNTIME_DIR", &alias)
+        .env("KTX_RUNTIME_ROOT", &root)
+        .args(["runtime", "status", "--json"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("\"installed\": true")
+                .and(predicate::str::contains("KTX_RUNTIME_ROOT")),
+        );
+    // The alias alone still works.
+    sb.ktx()
+        .env("KTX_RUNTIME_DIR", &root)
+        .args(["runtime", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("KTX_RUNTIME_DIR"));
+    assert!(!alias.exists());
+    sb.ktx()
+        .env("KTX_RUNTIME_ROOT", &root)
+        .args(["runtime", "stop"])
+        .assert()
+        .success();
 }
 
 /// Run `ktx <args>` on a pseudo-terminal (util-linux `script`), typing `answer`.
@@ -510,7 +581,7 @@ fn on_a_terminal(sb: &Sandbox, args: &str, answer: &str) -> std::process::Output
 fn on_a_terminal_the_first_install_asks_and_says_what_will_be_downloaded() {
     let sb = Sandbox::new();
     sb.demo();
-    let q = "sl query --project-dir demo --measure orders.revenue";
+    let q = "sl query --project-dir demo --measure orders.revenue --format sql";
     let declined = on_a_terminal(&sb, q, "n\n");
     let text = stdout_of(&declined);
     assert!(

@@ -295,25 +295,31 @@ pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
     if !demo.join("ktx.yaml").is_file() {
         let mut setup = Command::new(&ktx);
         base(&mut setup);
-        setup.args(["setup", "demo", "--dir"]).arg(&demo);
+        setup.args(["setup", "demo", "--project-dir"]).arg(&demo);
         check(setup.status(), "ktx setup demo")?;
     }
-    let args = ktx_bootstrap::cli::QueryArgs {
-        project_dir: demo.clone(),
-        measures: vec!["orders.revenue".into()],
-        dimensions: vec!["customers.country".into()],
-        filters: vec![],
-        order_by: vec![],
-        limit: None,
-        dialect: None,
-        execute: false,
-        max_rows: None,
-        format: None,
-        daemon: false,
+    // The request `ktx sl query` sends, built by ktx's own code from the real command line.
+    let cli = <ktx_bootstrap::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("ktx".to_string()).chain(query_args(&demo)),
+    )?;
+    let ktx_bootstrap::cli::Command::Sl(sl) = cli.command else {
+        anyhow::bail!("query_args is not an sl command");
+    };
+    let ktx_bootstrap::cli::Sl::Query(args) = sl.command else {
+        anyhow::bail!("query_args is not sl query");
+    };
+    let ctx = ktx_bootstrap::context::Ctx {
+        layout: ktx_bootstrap::paths::Layout::resolve(Some(&root), ktx_bootstrap::VERSION),
+        consent: ktx_bootstrap::prompt::Consent {
+            yes: false,
+            no_input: true,
+        },
+        verbose: false,
+        project_dir: cli.global.project_dir,
     };
     let request = dir.join("request.json");
-    let body =
-        ktx_bootstrap::commands::sl::query_request(&args).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let body = ktx_bootstrap::commands::sl::request_for(&ctx, sl.connection_id.as_deref(), &args)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(&request, serde_json::to_vec(&body)?)?;
     let py = dir.join("py");
     if !py.join("bin/python").exists() {

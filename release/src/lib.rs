@@ -1,16 +1,20 @@
 //! ktx-release: what maintainers and CI run to build, pack and check a KTX release.
 //!
-//! `wheel` (a reproducible wheel of python/, from `pyproject`), `binary` (cargo build of ktx),
-//! `pack` (npm staging + `npm pack` + `verify`), and `uvpin` (the pinned uv and its digests).
+//! `wheel` (the reproducible `kaelio-ktx` wheel of the `payload`: one or more `pyproject`s
+//! merged), `binary` (cargo build of ktx), `pack` (npm staging + `npm pack` + `verify`), `uvpin`
+//! (the pinned uv and its digests) and `workspace` (the Cargo workspace, from `cargo metadata`).
 
 pub mod bench;
 pub mod binary;
 pub mod pack;
+pub mod payload;
+pub mod pep508;
 pub mod pyproject;
 pub mod smoke;
 pub mod uvpin;
 pub mod verify;
 pub mod wheel;
+pub mod workspace;
 
 use std::path::PathBuf;
 

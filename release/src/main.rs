@@ -1,7 +1,7 @@
 //! The `ktx-release` command line.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use ktx_release::{binary, pack, repo_root, verify};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,10 +16,31 @@ struct Cli {
     command: Cmd,
 }
 
+/// The payload projects merged into the one kaelio-ktx wheel.
+#[derive(Args, Clone)]
+struct PayloadArgs {
+    /// A payload project (a directory with a hatchling pyproject.toml), relative to the
+    /// repository; repeat it to merge several into the one kaelio-ktx wheel.
+    #[arg(long = "project", value_name = "DIR", default_value = ktx_release::pack::DEFAULT_PROJECT)]
+    projects: Vec<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build the reproducible kaelio_ktx wheel from python/ into the output directory.
-    Wheel,
+    /// Build the reproducible kaelio_ktx wheel of the payload projects into the output directory.
+    Wheel {
+        #[command(flatten)]
+        payload: PayloadArgs,
+    },
+    /// Write the merged payload as one standard hatchling project into DIR, relative to the
+    /// repository (`uv build` of it makes the same files and METADATA; the tests compare them).
+    PayloadProject {
+        dir: PathBuf,
+        #[command(flatten)]
+        payload: PayloadArgs,
+    },
+    /// Print the uv version this release pins.
+    UvVersion,
     /// cargo build --release of the `ktx` binary (host, or --target TRIPLE).
     Binary {
         #[arg(long)]
@@ -37,6 +58,8 @@ enum Cmd {
         /// Keep the staged package directory here (a package root tests can use).
         #[arg(long)]
         stage_dir: Option<PathBuf>,
+        #[command(flatten)]
+        payload: PayloadArgs,
     },
     /// Verify a packed tarball (files, modes, digests, versions).
     Verify { tarball: PathBuf },
@@ -46,6 +69,8 @@ enum Cmd {
         cells: Vec<String>,
         #[arg(long)]
         with_embeddings: bool,
+        #[command(flatten)]
+        payload: PayloadArgs,
     },
     /// The release checks over the smoke matrix (matrix/), against a local npm registry.
     Smoke {
@@ -64,6 +89,9 @@ enum Cmd {
         /// Where the reports (junit.xml, report.json) and the cells' work directories go.
         #[arg(long, default_value = "target/smoke")]
         report_dir: PathBuf,
+        /// The payload projects of the tarball it packs (when no --tarball is given).
+        #[command(flatten)]
+        payload: PayloadArgs,
     },
     /// The performance table: our commands beside the ones users would run instead.
     Bench {
@@ -106,8 +134,8 @@ fn run(cli: Cli) -> Result<()> {
         repo.join(&cli.out)
     };
     match cli.command {
-        Cmd::Wheel => {
-            let w = pack::build_wheel(&repo, &out)?;
+        Cmd::Wheel { payload } => {
+            let w = pack::build_payload_wheel(&repo, &payload.projects, &out)?;
             println!(
                 "{}  sha256={}  files={}",
                 w.path.display(),
@@ -115,6 +143,17 @@ fn run(cli: Cli) -> Result<()> {
                 w.files
             );
         }
+        Cmd::PayloadProject { dir, payload } => {
+            let dir = if dir.is_absolute() {
+                dir
+            } else {
+                repo.join(dir)
+            };
+            let p = pack::load_payload(&repo, &payload.projects)?;
+            p.write_project(&dir)?;
+            println!("{}", dir.display());
+        }
+        Cmd::UvVersion => println!("{}", ktx_release::uvpin::UV_VERSION),
         Cmd::Binary { target } => {
             let b = binary::build(&repo, target.as_deref())?;
             println!("{}  native/{}", b.path.display(), b.npm_dir);
@@ -123,8 +162,16 @@ fn run(cli: Cli) -> Result<()> {
             binaries,
             require_github_pins,
             stage_dir,
+            payload,
         } => {
-            let tgz = do_pack(&repo, &out, &binaries, require_github_pins, stage_dir)?;
+            let tgz = do_pack(
+                &repo,
+                &out,
+                &payload.projects,
+                &binaries,
+                require_github_pins,
+                stage_dir,
+            )?;
             println!("{}", tgz.display());
         }
         Cmd::Verify { tarball } => {
@@ -175,12 +222,13 @@ fn run(cli: Cli) -> Result<()> {
             with_embeddings,
             tarball,
             report_dir,
+            payload,
         } => {
             let tarball = match tarball {
                 Some(t) => t,
                 None => {
                     binary::build(&repo, None)?;
-                    do_pack(&repo, &out, &[], false, None)?
+                    do_pack(&repo, &out, &payload.projects, &[], false, None)?
                 }
             };
             let report_dir = if report_dir.is_absolute() {
@@ -193,12 +241,22 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Check {
             cells,
             with_embeddings,
+            payload,
         } => {
             let start = Instant::now();
-            step("wheel", || pack::build_wheel(&repo, &out))?;
+            step("wheel", || {
+                pack::build_payload_wheel(&repo, &payload.projects, &out)
+            })?;
             step("binary", || binary::build(&repo, None))?;
             let tgz = step("pack", || {
-                do_pack(&repo, &out, &[], false, Some(out.join("package")))
+                do_pack(
+                    &repo,
+                    &out,
+                    &payload.projects,
+                    &[],
+                    false,
+                    Some(out.join("package")),
+                )
             })?;
             step("verify", || verify::verify_tarball(&tgz))?;
             step("smoke", || {
@@ -238,12 +296,22 @@ fn smoke(
     } else {
         std::env::current_dir()?.join(tarball)
     };
+    // Cells that name their own payload get a tarball of it, with the same native binary.
+    let pack_payload = |projects: &[PathBuf]| -> Result<PathBuf> {
+        let name: Vec<String> = projects
+            .iter()
+            .map(|p| p.to_string_lossy().replace(['/', '\\'], "_"))
+            .collect();
+        let dir = out.join("payloads").join(name.join("+"));
+        do_pack(repo, &dir, projects, &[], false, None)
+    };
     let opts = smoke::Options {
         cells,
         checks,
         with_embeddings,
         tarball,
         out: out.clone(),
+        pack_payload: &pack_payload,
     };
     let results = smoke::run(repo, &opts)?;
     println!("\n{}", report::table(&results));
@@ -270,11 +338,12 @@ fn smoke(
 fn do_pack(
     repo: &std::path::Path,
     out: &std::path::Path,
+    projects: &[PathBuf],
     binaries: &[String],
     require_github_pins: bool,
     stage_dir: Option<PathBuf>,
 ) -> Result<PathBuf> {
-    let wheel = pack::build_wheel(repo, out)?;
+    let wheel = pack::build_payload_wheel(repo, projects, out)?;
     let natives = if binaries.is_empty() {
         vec![binary::host_binary(repo)
             .context("no host binary at target/release/ktx; run `ktx-release binary` first")?]

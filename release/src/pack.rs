@@ -2,11 +2,12 @@
 //! runtime manifest, packed by the real `npm pack`, then verified (see `verify`). The tarball
 //! appears in dist/ only once verified; a failure leaves nothing there.
 
-use crate::pyproject::PyProject;
+use crate::payload::Payload;
 use crate::set_mode;
 use crate::uvpin;
 use crate::verify;
 use crate::wheel::{self, BuiltWheel};
+use crate::workspace::Workspace;
 use anyhow::{bail, Context, Result};
 use ktx_bootstrap::package::{BundledManifest, FileDigest, MANIFEST_PATH};
 use std::path::{Path, PathBuf};
@@ -67,11 +68,13 @@ pub fn stage(opts: &StageOptions, dir: &Path) -> Result<()> {
         0o644,
     )?;
     let manifest = BundledManifest {
-        version: ktx_bootstrap::VERSION.to_string(),
+        version: Workspace::load(opts.repo)?.version,
         wheel: FileDigest {
             file: wheel_name.to_string_lossy().to_string(),
             sha256: opts.wheel.sha256.clone(),
         },
+        requires_python: opts.wheel.requires_python.clone(),
+        packages: opts.wheel.packages.clone(),
         uv: uvpin::resolve(opts.pin_cache, opts.require_github_pins)?,
     };
     std::fs::write(
@@ -124,17 +127,28 @@ pub fn npm_command() -> &'static str {
     }
 }
 
-/// Build the wheel of python/ into `out_dir`, checking its version against the CLI's.
+/// The payload project of the default shape.
+pub const DEFAULT_PROJECT: &str = "python";
+
+/// Build the wheel of the default payload (python/) into `out_dir`.
 pub fn build_wheel(repo: &Path, out_dir: &Path) -> Result<BuiltWheel> {
-    let py = PyProject::load(&repo.join("python"))?;
-    if py.project.version != ktx_bootstrap::VERSION {
-        bail!(
-            "versions disagree: python/pyproject.toml says {}, Cargo.toml says {}; make them equal",
-            py.project.version,
-            ktx_bootstrap::VERSION
-        );
-    }
-    wheel::build(&py, out_dir)
+    build_payload_wheel(repo, &[PathBuf::from(DEFAULT_PROJECT)], out_dir)
+}
+
+/// Merge the payload projects (relative paths are taken from the repository) at the workspace
+/// version and build their one wheel into `out_dir`.
+pub fn build_payload_wheel(
+    repo: &Path,
+    projects: &[PathBuf],
+    out_dir: &Path,
+) -> Result<BuiltWheel> {
+    wheel::build(&load_payload(repo, projects)?, out_dir)
+}
+
+/// The merged payload of `projects` at the workspace version.
+pub fn load_payload(repo: &Path, projects: &[PathBuf]) -> Result<Payload> {
+    let roots: Vec<PathBuf> = projects.iter().map(|p| repo.join(p)).collect();
+    Payload::load(&roots, &Workspace::load(repo)?.version)
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {

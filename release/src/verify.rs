@@ -1,5 +1,6 @@
 //! Verification of a packed npm tarball: every required file present, the launcher and native
-//! binaries executable, the runtime manifest's digest equal to the wheel's, and the versions of
+//! binaries executable, the runtime manifest's digest equal to the wheel's, its Requires-Python
+//! and import packages equal to the wheel's METADATA and top-level packages, and the versions of
 //! Cargo, npm, the manifest and the wheel equal. Every failure names the file in the tarball.
 
 use anyhow::{bail, Context, Result};
@@ -74,8 +75,23 @@ pub fn verify_tarball(path: &Path) -> Result<Verified> {
             manifest.wheel.sha256
         );
     }
-    let wheel_version = wheel_metadata_version(&wheel.bytes)
+    let facts = wheel_facts(&wheel.bytes)
         .with_context(|| format!("package/{wheel_name} has no readable METADATA"))?;
+    let wheel_version = facts.version;
+    if manifest.requires_python != facts.requires_python {
+        bail!(
+            "package/{MANIFEST_PATH}: requiresPython {:?} differs from the Requires-Python {:?} of package/{wheel_name}; repack",
+            manifest.requires_python,
+            facts.requires_python
+        );
+    }
+    if manifest.packages.is_empty() || manifest.packages != facts.packages {
+        bail!(
+            "package/{MANIFEST_PATH}: packages {:?} differ from the top-level packages {:?} of package/{wheel_name}; repack",
+            manifest.packages,
+            facts.packages
+        );
+    }
     let cli = ktx_bootstrap::VERSION;
     if npm_version != cli || manifest.version != cli || wheel_version != cli {
         bail!(
@@ -115,17 +131,46 @@ pub fn verify_tarball(path: &Path) -> Result<Verified> {
     })
 }
 
-fn wheel_metadata_version(bytes: &[u8]) -> Result<String> {
+/// What the manifest must agree with in a wheel.
+struct WheelFacts {
+    version: String,
+    requires_python: Option<String>,
+    /// Top-level import packages (directories and single modules), sorted.
+    packages: Vec<String>,
+}
+
+fn wheel_facts(bytes: &[u8]) -> Result<WheelFacts> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
-    let name = zip
-        .file_names()
+    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    let meta = names
+        .iter()
         .find(|n| n.ends_with(".dist-info/METADATA"))
-        .map(str::to_string)
         .context("no .dist-info/METADATA")?;
     let mut text = String::new();
-    zip.by_name(&name)?.read_to_string(&mut text)?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Version: "))
-        .map(|v| v.trim().to_string())
-        .context("METADATA has no Version")
+    zip.by_name(meta)?.read_to_string(&mut text)?;
+    // The header ends at the first blank line; the readme follows it.
+    let header: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+    let field = |name: &str| {
+        header
+            .iter()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let mut packages: Vec<String> = names
+        .iter()
+        .filter_map(|n| match n.split_once('/') {
+            Some((top, _)) if !top.ends_with(".dist-info") && !top.ends_with(".data") => {
+                Some(top.to_string())
+            }
+            None => n.strip_suffix(".py").map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    Ok(WheelFacts {
+        version: field("Version: ").context("METADATA has no Version")?,
+        requires_python: field("Requires-Python: "),
+        packages,
+    })
 }

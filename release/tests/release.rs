@@ -1,6 +1,8 @@
 //! ktx-release as a maintainer runs it: one version everywhere, a reproducible wheel that pip,
-//! uv, twine and check-wheel-contents accept and that matches hatchling's, and a tarball whose
-//! verification catches what would break users.
+//! uv, twine and check-wheel-contents accept and that matches hatchling's, for the default
+//! payload (python/) and for a merged one (python/ + fixtures/payloads/heavy), refusals that
+//! name the field and the project, and a tarball whose verification catches what would break
+//! users.
 
 mod common;
 
@@ -32,9 +34,26 @@ fn release() -> Command {
     Command::cargo_bin("ktx-release").unwrap()
 }
 
+/// The merged shape: our payload and a second project shaped like KTX's real one.
+fn heavy() -> PathBuf {
+    repo().join("fixtures/payloads/heavy")
+}
+
+fn merged() -> Vec<PathBuf> {
+    vec![repo().join("python"), heavy()]
+}
+
 fn build_wheel(out: &Path, epoch: Option<&str>) -> PathBuf {
+    build_wheel_of(out, &[], epoch)
+}
+
+/// `ktx-release wheel` of these projects (none: the default, python/).
+fn build_wheel_of(out: &Path, projects: &[PathBuf], epoch: Option<&str>) -> PathBuf {
     let mut cmd = release();
     cmd.arg("--out").arg(out).arg("wheel");
+    for p in projects {
+        cmd.arg("--project").arg(p);
+    }
     match epoch {
         Some(e) => cmd.env("SOURCE_DATE_EPOCH", e),
         None => cmd.env_remove("SOURCE_DATE_EPOCH"),
@@ -62,6 +81,13 @@ fn cargo_npm_and_python_carry_one_version() {
         py["project"]["version"].as_str(),
         Some(v),
         "python/pyproject.toml disagrees with Cargo.toml"
+    );
+    let heavy: toml::Value =
+        toml::from_str(&std::fs::read_to_string(heavy().join("pyproject.toml")).unwrap()).unwrap();
+    assert_eq!(
+        heavy["project"]["version"].as_str(),
+        Some(v),
+        "fixtures/payloads/heavy/pyproject.toml disagrees with Cargo.toml"
     );
 }
 
@@ -172,10 +198,19 @@ fn the_wheel_installs_with_pip_and_uv_pip_and_runs_ktx_daemon() {
 #[test]
 fn twine_and_check_wheel_contents_accept_the_wheel() {
     let out = tempfile::tempdir().unwrap();
-    let wheel = build_wheel(out.path(), None);
+    checkers_accept(&build_wheel(out.path(), None));
+}
+
+#[test]
+fn twine_and_check_wheel_contents_accept_the_merged_wheel() {
+    let out = tempfile::tempdir().unwrap();
+    checkers_accept(&build_wheel_of(out.path(), &merged(), None));
+}
+
+fn checkers_accept(wheel: &Path) {
     Command::new(py_env().join("bin/twine"))
         .args(["check", "--strict"])
-        .arg(&wheel)
+        .arg(wheel)
         .assert()
         .success()
         .stdout(predicate::str::contains("PASSED"));
@@ -183,7 +218,7 @@ fn twine_and_check_wheel_contents_accept_the_wheel() {
     // ktx_daemon in one wheel.
     Command::new(py_env().join("bin/check-wheel-contents"))
         .args(["--ignore", "W009"])
-        .arg(&wheel)
+        .arg(wheel)
         .assert()
         .success()
         .stdout(predicate::str::contains("OK"));
@@ -213,29 +248,79 @@ fn unzip_listing(wheel: &Path) -> (Vec<String>, Vec<String>) {
     (names, lines)
 }
 
-#[test]
-fn the_wheel_matches_what_uv_build_makes_from_the_same_pyproject() {
-    let out = tempfile::tempdir().unwrap();
-    let ours = build_wheel(out.path(), None);
-    let theirs_dir = out.path().join("uv");
+/// The one file of a wheel whose name ends with `suffix`, as text.
+fn member(wheel: &Path, suffix: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    let name = zip
+        .file_names()
+        .find(|n| n.ends_with(suffix))
+        .unwrap_or_else(|| panic!("{} has no {suffix}", wheel.display()))
+        .to_string();
+    let mut text = String::new();
+    zip.by_name(&name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// `uv build --wheel` of `project` into `out`; returns the wheel and how long it took.
+fn uv_build(project: &Path, out: &Path) -> (PathBuf, std::time::Duration) {
+    let start = std::time::Instant::now();
     let st = std::process::Command::new(required("KTX_TEST_UV"))
-        .args(["build", "--wheel", "-q", "-o"])
-        .arg(&theirs_dir)
-        .arg(repo().join("python"))
+        .args(["build", "--wheel", "-q", "--python"])
+        .arg(py_env().join("bin/python"))
+        .arg("-o")
+        .arg(out)
+        .arg(project)
+        .env("UV_PYTHON_DOWNLOADS", "never")
         .status()
         .unwrap();
-    assert!(st.success());
-    let theirs = std::fs::read_dir(&theirs_dir)
+    assert!(st.success(), "uv build {}", project.display());
+    let elapsed = start.elapsed();
+    let wheel = std::fs::read_dir(out)
         .unwrap()
         .flatten()
         .find(|e| e.path().extension().is_some_and(|x| x == "whl"))
         .unwrap()
         .path();
+    (wheel, elapsed)
+}
+
+/// Same name, same files, same METADATA fields (the Metadata-Version aside), same entry points.
+fn assert_same_wheel(ours: &Path, theirs: &Path) {
     assert_eq!(theirs.file_name(), ours.file_name());
-    let (our_files, our_meta) = unzip_listing(&ours);
-    let (their_files, their_meta) = unzip_listing(&theirs);
+    let (our_files, our_meta) = unzip_listing(ours);
+    let (their_files, their_meta) = unzip_listing(theirs);
     assert_eq!(our_files, their_files);
     assert_eq!(our_meta, their_meta);
+    assert_eq!(
+        member(ours, ".dist-info/entry_points.txt"),
+        member(theirs, ".dist-info/entry_points.txt")
+    );
+}
+
+#[test]
+fn the_wheel_matches_what_uv_build_makes_from_the_same_pyproject() {
+    let out = tempfile::tempdir().unwrap();
+    let ours = build_wheel(out.path(), None);
+    let (theirs, _) = uv_build(&repo().join("python"), &out.path().join("uv"));
+    assert_same_wheel(&ours, &theirs);
+}
+
+#[test]
+fn the_merged_wheel_matches_what_uv_build_makes_of_the_generated_merged_project() {
+    let out = tempfile::tempdir().unwrap();
+    let ours = build_wheel_of(out.path(), &merged(), None);
+    let project = out.path().join("merged-project");
+    let mut cmd = release();
+    cmd.arg("payload-project").arg(&project);
+    for p in merged() {
+        cmd.arg("--project").arg(p);
+    }
+    cmd.assert().success();
+    let (theirs, _) = uv_build(&project, &out.path().join("uv"));
+    assert_same_wheel(&ours, &theirs);
 }
 
 #[test]
@@ -345,4 +430,618 @@ fn the_tarball_installs_locally_and_globally_and_runs_ktx() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("ktx {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+fn metadata_lines(wheel: &Path) -> Vec<String> {
+    member(wheel, ".dist-info/METADATA")
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn two_builds_of_the_merged_payload_are_byte_identical() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let wa = std::fs::read(build_wheel_of(a.path(), &merged(), None)).unwrap();
+    let wb = std::fs::read(build_wheel_of(b.path(), &merged(), None)).unwrap();
+    assert_eq!(wa, wb);
+}
+
+#[test]
+fn the_merged_wheel_is_kaelio_ktx_with_the_strictest_requires_python_and_the_merged_dependencies() {
+    let out = tempfile::tempdir().unwrap();
+    let wheel = build_wheel_of(out.path(), &merged(), None);
+    assert_eq!(
+        wheel.file_name().unwrap().to_string_lossy(),
+        format!("kaelio_ktx-{}-py3-none-any.whl", env!("CARGO_PKG_VERSION"))
+    );
+    let meta = metadata_lines(&wheel);
+    let has = |l: &str| meta.iter().any(|m| m == l);
+    assert!(has("Name: kaelio-ktx"), "{meta:#?}");
+    assert!(has(&format!("Version: {}", env!("CARGO_PKG_VERSION"))));
+    // python/ says >=3.9, the fixture >=3.13: the conjunction, simplified.
+    assert!(has("Requires-Python: >=3.13"), "{meta:#?}");
+    for dep in [
+        "numpy>=2.1",
+        "pandas>=2.2.3",
+        "orjson>=3.10",
+        "psycopg[binary]>=3.2",
+    ] {
+        assert!(
+            has(&format!("Requires-Dist: {dep}")),
+            "{dep} missing: {meta:#?}"
+        );
+    }
+    // python/'s own dependencies are there too.
+    let py: toml::Value =
+        toml::from_str(&std::fs::read_to_string(repo().join("python/pyproject.toml")).unwrap())
+            .unwrap();
+    for dep in py["project"]["dependencies"].as_array().unwrap() {
+        let name = dep
+            .as_str()
+            .unwrap()
+            .split(['>', '<', '=', '[', ';', ' ', '!', '~'])
+            .next()
+            .unwrap();
+        assert!(
+            meta.iter()
+                .any(|m| m.starts_with(&format!("Requires-Dist: {}", name.to_lowercase()))),
+            "{name} of python/ missing: {meta:#?}"
+        );
+    }
+    // The requirement on the project it is merged with is dropped; its extra is expanded.
+    assert!(
+        !meta
+            .iter()
+            .any(|m| m.starts_with("Requires-Dist: kaelio-ktx")),
+        "{meta:#?}"
+    );
+    assert!(has("Provides-Extra: all"));
+    assert!(meta
+        .iter()
+        .any(|m| m.starts_with("Requires-Dist: torch") && m.ends_with("extra == 'all'")));
+    assert!(has(
+        "Requires-Dist: uvloop>=0.19; (sys_platform != 'win32') and extra == 'speedups'"
+    ));
+    let eps = member(&wheel, ".dist-info/entry_points.txt");
+    assert!(
+        eps.contains("ktx-daemon = ") && eps.contains("ktx-heavy = ktx_heavy:main"),
+        "{eps}"
+    );
+    let (files, _) = unzip_listing(&wheel);
+    for f in [
+        "ktx_heavy/__init__.py",
+        "ktx_heavy/schema.json",
+        "ktx_daemon/__init__.py",
+        "semantic_layer/__init__.py",
+    ] {
+        assert!(files.iter().any(|n| n == f), "{f} missing: {files:#?}");
+    }
+}
+
+/// A Python >= 3.13 on this machine: KTX_TEST_PYTHON313, else the newest pyenv 3.13+.
+fn python_313() -> PathBuf {
+    if let Some(p) = std::env::var_os("KTX_TEST_PYTHON313") {
+        return PathBuf::from(p);
+    }
+    let root = std::process::Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut found: Vec<((u32, u32), PathBuf)> = root
+        .and_then(|r| std::fs::read_dir(r.join("versions")).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let mut parts = name.split('.');
+            let major: u32 = parts.next()?.parse().ok()?;
+            let minor: u32 = parts.next()?.parse().ok()?;
+            let python = e.path().join("bin/python3");
+            ((major, minor) >= (3, 13) && python.is_file()).then_some(((major, minor), python))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).expect(
+        "no Python >= 3.13 found (pyenv versions); set KTX_TEST_PYTHON313 to one: the merged payload requires it",
+    )
+}
+
+fn run_both_entry_points(bin: &Path) {
+    Command::new(bin.join("ktx-daemon"))
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+    let out = Command::new(bin.join("ktx-heavy"))
+        .args(["1", "2", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["count"].as_i64(), v["total"].as_f64(), v["mean"].as_f64()),
+        (Some(3), Some(6.0), Some(2.0))
+    );
+    assert!(
+        v["psycopg"].as_str().is_some_and(|s| s.starts_with('3')),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_merged_wheel_installs_with_pip_and_uv_pip_on_python_3_13_and_runs_both_projects() {
+    let out = tempfile::tempdir().unwrap();
+    let wheel = build_wheel_of(out.path(), &merged(), None);
+    let python = python_313();
+    let pip_venv = out.path().join("pip-venv");
+    assert!(std::process::Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&pip_venv)
+        .status()
+        .unwrap()
+        .success());
+    let st = std::process::Command::new(pip_venv.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check"])
+        .arg(&wheel)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    run_both_entry_points(&pip_venv.join("bin"));
+
+    let uv = required("KTX_TEST_UV");
+    let uv_venv = out.path().join("uv-venv");
+    assert!(std::process::Command::new(&uv)
+        .args(["venv", "-q", "--python"])
+        .arg(&python)
+        .arg(&uv_venv)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .status()
+        .unwrap()
+        .success());
+    assert!(std::process::Command::new(&uv)
+        .args(["pip", "install", "-q", "--python"])
+        .arg(uv_venv.join("bin/python"))
+        .arg(&wheel)
+        .status()
+        .unwrap()
+        .success());
+    run_both_entry_points(&uv_venv.join("bin"));
+}
+
+#[test]
+fn a_python_older_than_the_merged_requires_python_is_refused_by_pip() {
+    let out = tempfile::tempdir().unwrap();
+    let wheel = build_wheel_of(out.path(), &merged(), None);
+    // The test environment's Python is older than 3.13 here; the wheel must say so to pip.
+    let py = py_env().join("bin/python");
+    let version = std::process::Command::new(&py)
+        .args(["-c", "import sys; print(sys.version_info >= (3, 13))"])
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&version.stdout).trim() == "True" {
+        return; // nothing older to try with
+    }
+    std::process::Command::new(&py)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "-q",
+            "--disable-pip-version-check",
+        ])
+        .arg(&wheel)
+        .output()
+        .map(|o| {
+            assert!(!o.status.success());
+            assert!(String::from_utf8_lossy(&o.stderr).contains("requires a different Python"));
+        })
+        .unwrap();
+}
+
+/// The runtime manifest inside a packed tarball.
+fn tarball_manifest(tgz: &Path) -> serde_json::Value {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(tgz).unwrap(),
+    ));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == "package/python/runtime-manifest.json" {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            return serde_json::from_slice(&bytes).unwrap();
+        }
+    }
+    panic!("{} has no runtime manifest", tgz.display());
+}
+
+#[test]
+fn the_runtime_manifest_names_the_wheels_requires_python_and_import_packages() {
+    let m = tarball_manifest(&required("KTX_TEST_TARBALL"));
+    let out = tempfile::tempdir().unwrap();
+    let meta = metadata_lines(&build_wheel(out.path(), None));
+    let requires_python = meta
+        .iter()
+        .find_map(|l| l.strip_prefix("Requires-Python: "))
+        .expect("the default wheel declares Requires-Python");
+    assert_eq!(m["requiresPython"], requires_python);
+    assert_eq!(
+        m["packages"],
+        serde_json::json!(["ktx_daemon", "semantic_layer"])
+    );
+}
+
+#[test]
+fn packing_the_merged_payload_writes_its_requires_python_and_packages_into_the_manifest() {
+    let out = tempfile::tempdir().unwrap();
+    let ktx = required("KTX_TEST_PACKAGE").join("native/linux-x64/ktx");
+    let mut cmd = release();
+    cmd.arg("--out")
+        .arg(out.path())
+        .arg("pack")
+        .arg("--binary")
+        .arg(format!("linux-x64={}", ktx.display()));
+    for p in merged() {
+        cmd.arg("--project").arg(p);
+    }
+    let assert = cmd.assert().success();
+    let tgz = PathBuf::from(String::from_utf8_lossy(&assert.get_output().stdout).trim());
+    let m = tarball_manifest(&tgz);
+    assert_eq!(m["requiresPython"], ">=3.13");
+    assert_eq!(
+        m["packages"],
+        serde_json::json!(["ktx_daemon", "ktx_heavy", "semantic_layer"])
+    );
+    release().arg("verify").arg(&tgz).assert().success();
+}
+
+#[test]
+fn verification_rejects_a_manifest_whose_requires_python_or_packages_differ_from_the_wheel() {
+    let dir = tempfile::tempdir().unwrap();
+    for (field, value, says) in [
+        (
+            "requiresPython",
+            serde_json::json!(">=3.8"),
+            "requiresPython",
+        ),
+        (
+            "packages",
+            serde_json::json!(["semantic_layer"]),
+            "packages",
+        ),
+        ("packages", serde_json::Value::Null, "packages"),
+    ] {
+        let bad = dir.path().join(format!("{field}.tgz"));
+        rewrite_tarball(&required("KTX_TEST_TARBALL"), &bad, |name, _, bytes| {
+            if name == "package/python/runtime-manifest.json" {
+                let mut m: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                if value.is_null() {
+                    m.as_object_mut().unwrap().remove(field);
+                } else {
+                    m[field] = value.clone();
+                }
+                *bytes = serde_json::to_vec_pretty(&m).unwrap();
+            }
+            true
+        });
+        release().arg("verify").arg(&bad).assert().failure().stderr(
+            predicate::str::contains("package/python/runtime-manifest.json")
+                .and(predicate::str::contains(says))
+                .and(predicate::str::contains(".whl")),
+        );
+    }
+}
+
+#[test]
+fn ktx_release_prints_the_pinned_uv_version() {
+    release()
+        .arg("uv-version")
+        .assert()
+        .success()
+        .stdout(format!("{}\n", ktx_release::uvpin::UV_VERSION));
+}
+
+/// A one-package hatchling project in `dir` with `project_extra` added to [project] and `tail`
+/// appended to the file.
+fn write_project(dir: &Path, name: &str, package: &str, project_extra: &str, tail: &str) {
+    std::fs::create_dir_all(dir.join(package)).unwrap();
+    std::fs::write(dir.join(package).join("__init__.py"), "").unwrap();
+    std::fs::write(dir.join("README.asciidoc"), "= readme\n").unwrap();
+    std::fs::write(dir.join("LICENSE"), "MIT\n").unwrap();
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        format!(
+            "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n\
+             [project]\nname = \"{name}\"\nversion = \"{}\"\n{project_extra}\n\n\
+             [tool.hatch.build.targets.wheel]\npackages = [\"{package}\"]\n{tail}",
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+    .unwrap();
+}
+
+/// `ktx-release wheel` of these projects fails with one line naming `field` and `project`.
+fn assert_refused(projects: &[PathBuf], field: &str, project: &Path) {
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = release();
+    cmd.arg("--out").arg(out.path()).arg("wheel");
+    for p in projects {
+        cmd.arg("--project").arg(p);
+    }
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{field}: accepted");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "{field}: not one line: {stderr}"
+    );
+    assert!(
+        stderr.contains(&project.join("pyproject.toml").display().to_string())
+            && stderr.contains(field),
+        "{field}: the error does not name the field and {}: {stderr}",
+        project.display()
+    );
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "{field}: a refused build left files behind"
+    );
+}
+
+#[test]
+fn every_field_the_writer_cannot_honour_is_refused_naming_the_field_and_the_project() {
+    let root = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("project.dynamic", "dynamic = [\"dependencies\"]", ""),
+        ("project.authors", "authors = [{name = \"A\"}]", ""),
+        ("project.maintainers", "maintainers = [{name = \"A\"}]", ""),
+        ("project.keywords", "keywords = [\"k\"]", ""),
+        ("project.classifiers", "classifiers = [\"Private :: Do Not Upload\"]", ""),
+        ("project.license-files", "license-files = [\"LICENSE\"]", ""),
+        ("project.import-names", "import-names = [\"pkg\"]", ""),
+        ("project.readme", "readme = \"README.asciidoc\"", ""),
+        ("project.readme.charset", "readme = {file = \"README.asciidoc\", content-type = \"text/plain\", charset = \"latin-1\"}", ""),
+        ("project.license.file", "license = {file = \"LICENSE\"}", ""),
+        ("project.entry-points.console_scripts", "entry-points = {console_scripts = {x = \"pkg:main\"}}", ""),
+        ("project.dependencies", "dependencies = [\"x @ https://example.org/x-1-py3-none-any.whl\"]", ""),
+        ("project.optional-dependencies.e", "optional-dependencies = {e = [\"not a requirement!\"]}", ""),
+        ("project.requires-python", "requires-python = \"3.13\"", ""),
+        ("tool.hatch.build.hooks", "", "[tool.hatch.build.hooks.custom]\n"),
+        ("tool.hatch.build.targets.wheel.hooks", "", "[tool.hatch.build.targets.wheel.hooks.custom]\n"),
+        ("tool.hatch.build.targets.wheel.force-include", "", "[tool.hatch.build.targets.wheel.force-include]\n\"data\" = \"pkg/data\"\n"),
+        ("tool.hatch.build.targets.wheel.only-include", "", "[tool.hatch.build.targets.wheel.only-include]\n"),
+        ("tool.hatch.build.targets.wheel.sources", "", "[tool.hatch.build.targets.wheel.sources]\n"),
+        ("tool.hatch.build.targets.wheel.artifacts", "", "[tool.hatch.build.targets.wheel.artifacts]\n"),
+        ("tool.hatch.build.targets.wheel.exclude", "", "[tool.hatch.build.targets.wheel.exclude]\n"),
+        ("tool.hatch.build.targets.wheel.shared-data", "", "[tool.hatch.build.targets.wheel.shared-data]\n"),
+        ("tool.hatch.build.include", "", "[tool.hatch.build]\ninclude = [\"pkg\"]\n"),
+        ("tool.hatch.metadata.allow-direct-references", "", "[tool.hatch.metadata]\nallow-direct-references = true\n"),
+        ("tool.hatch.metadata.hooks", "", "[tool.hatch.metadata.hooks.custom]\n"),
+    ];
+    for (i, (field, project_extra, tail)) in cases.iter().enumerate() {
+        let dir = root.path().join(format!("p{i}"));
+        write_project(&dir, "ktx-refused", "pkg", project_extra, tail);
+        assert_refused(std::slice::from_ref(&dir), field, &dir);
+    }
+}
+
+#[test]
+fn a_project_built_by_another_backend_or_without_packages_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let setuptools = root.path().join("setuptools");
+    write_project(
+        &setuptools,
+        "ktx-refused",
+        "pkg",
+        "",
+        "[tool.setuptools]\npackages = [\"pkg\"]\n",
+    );
+    let text = std::fs::read_to_string(setuptools.join("pyproject.toml"))
+        .unwrap()
+        .replace("hatchling.build", "setuptools.build_meta");
+    std::fs::write(setuptools.join("pyproject.toml"), text).unwrap();
+    assert_refused(
+        std::slice::from_ref(&setuptools),
+        "build-system.build-backend",
+        &setuptools,
+    );
+
+    let none = root.path().join("no-backend");
+    write_project(&none, "ktx-refused", "pkg", "", "");
+    let text = std::fs::read_to_string(none.join("pyproject.toml")).unwrap();
+    let text = text
+        .split_once("[project]")
+        .map(|(_, rest)| format!("[project]{rest}"))
+        .unwrap();
+    std::fs::write(none.join("pyproject.toml"), text).unwrap();
+    assert_refused(
+        std::slice::from_ref(&none),
+        "build-system.build-backend",
+        &none,
+    );
+
+    let no_init = root.path().join("no-init");
+    write_project(&no_init, "ktx-refused", "pkg", "", "");
+    std::fs::remove_file(no_init.join("pkg/__init__.py")).unwrap();
+    assert_refused(
+        std::slice::from_ref(&no_init),
+        "tool.hatch.build.targets.wheel.packages",
+        &no_init,
+    );
+}
+
+#[test]
+fn a_project_whose_version_is_not_the_workspace_version_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("old");
+    write_project(&dir, "ktx-old", "old_pkg", "", "");
+    let text = std::fs::read_to_string(dir.join("pyproject.toml"))
+        .unwrap()
+        .replace(
+            &format!("version = \"{}\"", env!("CARGO_PKG_VERSION")),
+            "version = \"0.0.1\"",
+        );
+    std::fs::write(dir.join("pyproject.toml"), text).unwrap();
+    assert_refused(
+        &[repo().join("python"), dir.clone()],
+        "project.version",
+        &dir,
+    );
+}
+
+#[test]
+fn two_projects_shipping_one_import_package_are_refused_naming_both() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("clash");
+    write_project(&dir, "ktx-clash", "semantic_layer", "", "");
+    let out = tempfile::tempdir().unwrap();
+    release()
+        .arg("--out")
+        .arg(out.path())
+        .args(["wheel", "--project", "python", "--project"])
+        .arg(&dir)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("semantic_layer")
+                .and(predicate::str::contains(
+                    repo().join("python/pyproject.toml").display().to_string(),
+                ))
+                .and(predicate::str::contains(
+                    dir.join("pyproject.toml").display().to_string(),
+                )),
+        );
+}
+
+#[test]
+fn a_script_name_with_two_targets_is_refused_naming_both_projects() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("script");
+    write_project(
+        &dir,
+        "ktx-script",
+        "other_pkg",
+        "scripts = {ktx-daemon = \"other_pkg:main\"}",
+        "",
+    );
+    assert_refused(
+        &[repo().join("python"), dir.clone()],
+        "project.scripts.ktx-daemon",
+        &dir,
+    );
+    let out = tempfile::tempdir().unwrap();
+    release()
+        .arg("--out")
+        .arg(out.path())
+        .args(["wheel", "--project", "python", "--project"])
+        .arg(&dir)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            repo().join("python/pyproject.toml").display().to_string(),
+        ));
+}
+
+#[test]
+fn everything_the_writer_honours_matches_uv_build_of_the_generated_project() {
+    // Fields neither shipped shape uses: urls, an SPDX license with a LICENSE file, a readme
+    // table, GUI scripts, entry-point groups, markers, a self-referencing extra, package data in
+    // a subpackage and a hidden file.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("full");
+    write_project(
+        &dir,
+        "Ktx.Full",
+        "full_pkg",
+        "description = \"every honoured field\"\n\
+         readme = {text = \"# Full\\n\\nline two\", content-type = \"text/markdown\"}\n\
+         license = \"MIT OR Apache-2.0\"\n\
+         requires-python = \">= 3.10, <4\"\n\
+         dependencies = [\"Requests[Socks , security] >= 2.31\", \"tomli>=1; python_version<'3.11'\", \"ktx.full[extra-one]\"]\n\
+         gui-scripts = {full-gui = \"full_pkg:gui\"}\n\
+         urls = {Zeta = \"https://example.org/z\", Alpha = \"https://example.org/a\"}\n\
+         [project.optional-dependencies]\n\
+         Extra_One = [\"rich>=13\", \"colorama; os_name == \\\"nt\\\"\"]\n\
+         [project.entry-points.\"ktx.plugins\"]\n\
+         full = \"full_pkg:plugin\"",
+        "",
+    );
+    std::fs::create_dir_all(dir.join("full_pkg/data")).unwrap();
+    std::fs::write(dir.join("full_pkg/data/__init__.py"), "").unwrap();
+    std::fs::write(dir.join("full_pkg/data/table.csv"), "a,b\n1,2\n").unwrap();
+    std::fs::write(dir.join("full_pkg/.keep"), "").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ours = build_wheel_of(out.path(), std::slice::from_ref(&dir), None);
+    let project = out.path().join("generated");
+    release()
+        .arg("payload-project")
+        .arg(&project)
+        .arg("--project")
+        .arg(&dir)
+        .assert()
+        .success();
+    let (theirs, _) = uv_build(&project, &out.path().join("uv"));
+    assert_same_wheel(&ours, &theirs);
+    let meta = metadata_lines(&ours);
+    assert!(
+        meta.contains(&"Requires-Dist: rich>=13".to_string()),
+        "{meta:#?}"
+    );
+    assert!(
+        meta.contains(&"License-File: LICENSE".to_string()),
+        "{meta:#?}"
+    );
+    checkers_accept(&ours);
+}
+
+#[test]
+fn a_file_git_ignores_inside_a_package_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("ignored");
+    write_project(&dir, "ktx-ignored", "pkg", "", "");
+    let git = |args: &[&str]| {
+        assert!(std::process::Command::new("git")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+            .status
+            .success());
+    };
+    git(&["init", "-q"]);
+    std::fs::write(dir.join(".gitignore"), "*.so\n").unwrap();
+    std::fs::write(dir.join("pkg/_speedups.so"), "not ours").unwrap();
+    // hatchling leaves it out; rather than guess git's rules, the writer refuses.
+    let out = tempfile::tempdir().unwrap();
+    release()
+        .arg("--out")
+        .arg(out.path())
+        .args(["wheel", "--project"])
+        .arg(&dir)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains(dir.join("pyproject.toml").display().to_string())
+                .and(predicate::str::contains("pkg/_speedups.so"))
+                .and(predicate::str::contains("ignored by git")),
+        );
+    std::fs::remove_file(dir.join("pkg/_speedups.so")).unwrap();
+    release()
+        .arg("--out")
+        .arg(out.path())
+        .args(["wheel", "--project"])
+        .arg(&dir)
+        .assert()
+        .success();
 }

@@ -2,8 +2,8 @@
 
 use crate::context::Ctx;
 use crate::error::Result;
+use crate::feature::Feature;
 use crate::install;
-use crate::manifest::CORE;
 use crate::package::Package;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             crate::uv_download::obtain(ctx, &pkg)?;
         }
     }
-    let m = install::install(ctx, &pkg, &[CORE.to_string()], false)?;
+    let m = install::install(ctx, &pkg, &[Feature::Core], false)?;
     println!(
         "ready: ktx {} with Python {} at {}",
         m.cli_version,

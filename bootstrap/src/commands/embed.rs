@@ -4,14 +4,15 @@
 use super::{print_json, python_op, Via};
 use crate::context::Ctx;
 use crate::error::Result;
-use crate::manifest::LOCAL_EMBEDDINGS;
-use serde_json::json;
+use crate::feature::Feature;
+use crate::protocol::Op;
+use serde_json::{json, Value};
 
 pub fn run(ctx: &Ctx, texts: &[String], as_json: bool) -> Result<()> {
     let resp = python_op(
         ctx,
-        LOCAL_EMBEDDINGS,
-        "embedding-compute",
+        Feature::LocalEmbeddings,
+        Op::EmbeddingComputeBulk,
         &json!({"texts": texts}),
         Via::Daemon,
     )?;
@@ -19,24 +20,28 @@ pub fn run(ctx: &Ctx, texts: &[String], as_json: bool) -> Result<()> {
         print_json(&resp);
         return Ok(());
     }
-    let dim = resp["dimension"].as_u64().unwrap_or(0);
+    let vectors = resp["embeddings"].as_array().cloned().unwrap_or_default();
+    let dim = resp["dimensions"].as_u64().unwrap_or_else(|| {
+        vectors
+            .first()
+            .and_then(Value::as_array)
+            .map_or(0, |v| v.len() as u64)
+    });
     println!(
         "model: {} ({dim} dimensions)",
-        resp["model"].as_str().unwrap_or("?")
+        resp["model"].as_str().unwrap_or("all-MiniLM-L6-v2")
     );
-    if let Some(vectors) = resp["vectors"].as_array() {
-        for (text, v) in texts.iter().zip(vectors) {
-            let head: Vec<String> = v
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .take(4)
-                        .map(|x| format!("{:.4}", x.as_f64().unwrap_or(0.0)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            println!("{text:?}: [{}, ...]", head.join(", "));
-        }
+    for (text, v) in texts.iter().zip(&vectors) {
+        let head: Vec<String> = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .take(4)
+                    .map(|x| format!("{:.4}", x.as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!("{text:?}: [{}, ...]", head.join(", "));
     }
     Ok(())
 }

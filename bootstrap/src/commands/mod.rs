@@ -1,5 +1,5 @@
 //! One module per command group. Pure commands (setup, runtime status/prune) never create or
-//! touch the runtime; Python-backed ones (sl, sql) go through `python_op`.
+//! touch the runtime; Python-backed ones (sl, sql, embed) go through `python_op`.
 
 pub mod bootstrap;
 pub mod embed;
@@ -11,22 +11,12 @@ pub mod sql;
 use crate::context::Ctx;
 use crate::daemon;
 use crate::error::Result;
+use crate::feature::Feature;
 use crate::install;
 use crate::lock;
-use crate::manifest::LOCAL_EMBEDDINGS;
 use crate::package::Package;
+use crate::protocol::Op;
 use serde_json::Value;
-
-/// The daemon's route for a one-shot op.
-fn route(op: &str) -> &'static str {
-    match op {
-        "semantic-query" => "/semantic-layer/query",
-        "semantic-validate" => "/semantic-layer/validate",
-        "semantic-generate-sources" => "/semantic-layer/generate-sources",
-        "sql-table-identifiers" => "/sql/table-identifiers",
-        _ => "/embeddings",
-    }
-}
 
 /// How an operation should reach Python.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -38,7 +28,7 @@ pub enum Via {
 }
 
 /// Run a Python operation, installing the runtime first if it must.
-pub fn python_op(ctx: &Ctx, feature: &str, op: &str, request: &Value, via: Via) -> Result<Value> {
+pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via) -> Result<Value> {
     let pkg = Package::locate()?;
     let m = install::ensure(ctx, &pkg, feature)?;
     // Held while Python runs, so that `runtime prune` leaves this version alone.
@@ -47,7 +37,7 @@ pub fn python_op(ctx: &Ctx, feature: &str, op: &str, request: &Value, via: Via) 
         Via::Daemon => match daemon::start(&ctx.layout, &m) {
             Ok((s, _)) => Some(s),
             Err(e) => {
-                let slow = if feature == LOCAL_EMBEDDINGS {
+                let slow = if feature == Feature::LocalEmbeddings {
                     " (slow: the model loads in this process)"
                 } else {
                     ""
@@ -64,7 +54,7 @@ pub fn python_op(ctx: &Ctx, feature: &str, op: &str, request: &Value, via: Via) 
         Via::Default => None,
     };
     if let Some(s) = daemon {
-        match daemon::call(&s, route(op), request, std::time::Duration::from_secs(600))? {
+        match daemon::call(&s, op.route(), request, std::time::Duration::from_secs(600))? {
             Ok(v) => return Ok(v),
             Err(why) => eprintln!("warning: the daemon did not answer ({why}); running one-shot"),
         }

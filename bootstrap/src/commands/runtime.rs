@@ -3,9 +3,10 @@
 use super::print_json;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
+use crate::feature::Feature;
 use crate::install;
 use crate::lock;
-use crate::manifest::{self, State, CORE};
+use crate::manifest::{self, State};
 use crate::package::Package;
 use crate::paths::Layout;
 use crate::uv;
@@ -13,19 +14,23 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn install_cmd(ctx: &Ctx, features: &[String], force: bool) -> Result<()> {
+pub fn install_cmd(ctx: &Ctx, features: &[Feature], force: bool) -> Result<()> {
     let pkg = Package::locate()?;
     let mut features = features.to_vec();
     if features.is_empty() {
-        features.push(CORE.into());
+        features.push(Feature::Core);
     }
     // An explicit install is consent; on a terminal, local-embeddings still gets its own
     // question, because of its size. (Without a terminal the command itself is the consent:
     // it is the command ktx prints with exit 4.)
-    for f in features.iter().filter(|f| f.as_str() != CORE) {
+    for &f in features.iter().filter(|&&f| f != Feature::Core) {
         let have = matches!(manifest::read(&ctx.layout), State::Present(m) if m.has(f));
         if !have && ctx.consent.interactive() {
-            ctx.consent.ask(f, &format!("The {f} feature downloads large Python packages (sentence-transformers, torch: about 2 GB) and a model."), &ctx.install_command(f))?;
+            ctx.consent.ask(
+                f.name(),
+                &format!("The {f} feature downloads {}.", f.downloads()),
+                &ctx.install_command(f),
+            )?;
         }
     }
     let m = install::install(ctx, &pkg, &features, force)?;
@@ -33,7 +38,7 @@ pub fn install_cmd(ctx: &Ctx, features: &[String], force: bool) -> Result<()> {
         "runtime {} installed at {} ({})",
         m.cli_version,
         ctx.layout.version_dir().display(),
-        m.features.join(", ")
+        m.feature_list()
     );
     Ok(())
 }
@@ -121,9 +126,7 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
     let line = match (&state[..], &reason) {
         ("installed", _) => format!(
             "installed ({})",
-            m.as_ref()
-                .map(|m| m.features.join(", "))
-                .unwrap_or_default()
+            m.as_ref().map(|m| m.feature_list()).unwrap_or_default()
         ),
         ("not-installed", _) => {
             "not installed (the first Python-backed command installs it; or `ktx runtime install`)"
@@ -140,7 +143,15 @@ pub fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
     );
     println!("directory: {}", layout.version_dir().display());
     if let Some(m) = &m {
-        println!("python:    {} ({})", m.python.version, m.python.executable);
+        let base = if m.python.base.is_empty() {
+            String::new()
+        } else {
+            format!(", from {} {}", m.python.source, m.python.base)
+        };
+        println!(
+            "python:    {} ({}{base})",
+            m.python.version, m.python.executable
+        );
         println!(
             "installed: {} with uv {} ({})",
             m.installed_at, m.uv.version, m.uv.source
@@ -263,7 +274,7 @@ fn checks(ctx: &Ctx) -> Vec<Check> {
         Err(e) => out.push(fail(
             "runtime dir",
             format!("{}: {e}", layout.root.display()),
-            "fix its permissions or use --runtime-dir / KTX_RUNTIME_DIR",
+            "fix its permissions or use --runtime-dir / KTX_RUNTIME_ROOT",
         )),
     }
     let m = match manifest::read(layout) {
@@ -295,7 +306,7 @@ fn checks(ctx: &Ctx) -> Vec<Check> {
                 )),
                 None => out.push(ok(
                     "manifest",
-                    format!("installed {} ({})", m.installed_at, m.features.join(", ")),
+                    format!("installed {} ({})", m.installed_at, m.feature_list()),
                 )),
             }
             Some(*m)
@@ -319,7 +330,9 @@ fn checks(ctx: &Ctx) -> Vec<Check> {
                 "run `ktx runtime doctor --fix`",
             )),
         }
-        match run_quiet(Command::new(&m.daemon).arg("--version")) {
+        match run_quiet(
+            crate::oneshot::ktx_daemon(Path::new(&m.python.executable)).arg("--version"),
+        ) {
             Ok(v) if v == format!("ktx-daemon {}", layout.version) => out.push(ok("ktx-daemon", v)),
             Ok(v) => out.push(fail(
                 "ktx-daemon",
@@ -328,20 +341,54 @@ fn checks(ctx: &Ctx) -> Vec<Check> {
             )),
             Err(e) => out.push(fail(
                 "ktx-daemon",
-                format!("{} does not run: {e}", m.daemon),
+                format!("{} -m ktx_daemon does not run: {e}", m.python.executable),
                 "run `ktx runtime doctor --fix`",
             )),
         }
-        match run_quiet(Command::new(&m.python.executable).args([
-            "-c",
-            "import semantic_layer, ktx_daemon, sqlglot, pydantic, yaml, fastapi, uvicorn",
-        ])) {
-            Ok(_) => out.push(ok(
-                "core imports",
-                "semantic_layer, ktx_daemon, sqlglot, pydantic, yaml, fastapi, uvicorn",
-            )),
-            Err(e) => out.push(fail("core imports", e, "run `ktx runtime doctor --fix`")),
+        if let Some(spec) = pkg
+            .as_ref()
+            .and_then(|p| p.manifest.requires_python.clone())
+        {
+            match crate::python::satisfies(&m.python.version, &spec) {
+                Some(false) => out.push(fail(
+                    "python",
+                    format!(
+                        "the venv's Python {} does not satisfy the wheel's Requires-Python {spec}",
+                        m.python.version
+                    ),
+                    "run `ktx runtime doctor --fix` to rebuild it on a suitable Python",
+                )),
+                _ => out.push(ok(
+                    "python",
+                    format!(
+                        "Python {} satisfies {spec} ({} {})",
+                        m.python.version, m.python.source, m.python.base
+                    ),
+                )),
+            }
         }
+        if let Some(p) = &pkg {
+            let code = install::import_probe(p, &m.features);
+            let what = format!(
+                "every module of {} imports ({})",
+                if p.manifest.packages.is_empty() {
+                    "the wheel".to_string()
+                } else {
+                    p.manifest.packages.join(", ")
+                },
+                m.feature_list()
+            );
+            match run_quiet(&mut install::probe_command(
+                Path::new(&m.python.executable),
+                &code,
+            )) {
+                Ok(_) => out.push(ok("imports", what)),
+                Err(e) => out.push(fail("imports", e, "run `ktx runtime doctor --fix`")),
+            }
+        }
+    }
+    if let (Some(p), Some(u)) = (&pkg, uv::locate(layout, &pin)) {
+        out.push(index_check(layout, p, &u, m.as_ref()));
     }
     for leftover in [layout.staging(), layout.retired()] {
         if leftover.exists() {
@@ -366,6 +413,87 @@ fn checks(ctx: &Ctx) -> Vec<Check> {
         None => {}
     }
     out
+}
+
+/// Whether uv reaches the package index (the next install needs it): a resolution of the
+/// wheel's first dependency with that entry of uv's cache refreshed.
+fn index_check(
+    layout: &Layout,
+    pkg: &Package,
+    u: &uv::Uv,
+    m: Option<&manifest::RuntimeManifest>,
+) -> Check {
+    let dep = pkg
+        .dependency_names()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "pip".into());
+    let mut cmd = uv::command(&u.path, layout);
+    cmd.args([
+        "pip",
+        "compile",
+        "-",
+        "--no-header",
+        "--quiet",
+        "--refresh-package",
+        &dep,
+    ])
+    .env("UV_HTTP_RETRIES", "0")
+    .env("UV_HTTP_TIMEOUT", "15")
+    .current_dir(std::env::temp_dir())
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    match m {
+        Some(m) => cmd.arg("--python").arg(&m.python.executable),
+        // No interpreter to ask: resolve for the lowest Python the wheel accepts.
+        None => cmd.arg("--python-version").arg(
+            pkg.manifest
+                .requires_python
+                .as_deref()
+                .and_then(|s| s.trim().strip_prefix(">="))
+                .map(|v| v.split(',').next().unwrap_or(v).trim().to_string())
+                .unwrap_or_else(|| "3.12".into()),
+        ),
+    };
+    if let Err(e) = uv::trust_for_downloads(&mut cmd, layout) {
+        return warn(
+            "index",
+            e.to_string(),
+            "check the runtime directory's permissions",
+        );
+    }
+    let result = cmd.spawn().and_then(|mut child| {
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            let _ = writeln!(stdin, "{dep}");
+        }
+        child.wait_with_output()
+    });
+    match result {
+        Ok(o) if o.status.success() => {
+            ok("index", format!("uv resolves {dep} from the package index"))
+        }
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let why = err
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            warn(
+                "index",
+                format!("uv cannot resolve {dep}: {why}"),
+                "check the network, the proxy (HTTPS_PROXY) and its CA (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS); installs need the index",
+            )
+        }
+        Err(e) => warn(
+            "index",
+            format!("cannot run uv: {e}"),
+            "run `ktx bootstrap`",
+        ),
+    }
 }
 
 #[cfg(unix)]
@@ -443,8 +571,9 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
         "manifest",
         "base python",
         "venv python",
+        "python",
         "ktx-daemon",
-        "core imports",
+        "imports",
     ]
     .iter()
     .any(|n| broken(n));
@@ -453,7 +582,7 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
         let pkg = Package::locate()?;
         let features = match manifest::read(layout) {
             State::Present(m) => m.features,
-            _ => vec![CORE.to_string()],
+            _ => vec![Feature::Core],
         };
         eprintln!(
             "ktx: rebuilding the runtime in {}",
@@ -476,16 +605,41 @@ fn dir_size(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// `ktx runtime prune`: deletes only with `--yes` (or KTX_YES); `--dry-run` previews.
 pub fn prune(ctx: &Ctx, dry_run: bool) -> Result<()> {
+    if !dry_run && !ctx.consent.yes {
+        let removals = prune_pass(ctx, true, &mut |_| {})?;
+        if removals == 0 {
+            println!("nothing to prune");
+            return Ok(());
+        }
+        return Err(Error::other(
+            format!(
+                "ktx runtime prune would delete {removals} item{} and asks for --yes first",
+                if removals == 1 { "" } else { "s" }
+            ),
+            "see what it removes with `ktx runtime prune --dry-run`, then run `ktx runtime prune --yes`",
+        ));
+    }
+    prune_pass(ctx, dry_run, &mut |line| println!("{line}"))?;
+    Ok(())
+}
+
+/// One pass of prune; returns how many things it removed (or would remove).
+fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<usize> {
     let layout = &ctx.layout;
     let verb = if dry_run { "would remove" } else { "removed" };
+    let mut removals = 0usize;
     let mut freed = 0u64;
     let mut kept_uv: Vec<String> = Vec::new();
     let entries = match std::fs::read_dir(&layout.root) {
         Ok(e) => e.flatten().collect::<Vec<_>>(),
         Err(_) => {
-            println!("nothing to prune: {} does not exist", layout.root.display());
-            return Ok(());
+            say(format!(
+                "nothing to prune: {} does not exist",
+                layout.root.display()
+            ));
+            return Ok(0);
         }
     };
     if let State::Present(m) = manifest::read(layout) {
@@ -508,7 +662,7 @@ pub fn prune(ctx: &Ctx, dry_run: bool) -> Result<()> {
         }
         // A running ktx of that version holds the use lock shared.
         let Some(_guard) = lock::try_exclusive(&other.use_lock())? else {
-            println!("kept {} (in use by a running ktx)", path.display());
+            say(format!("kept {} (in use by a running ktx)", path.display()));
             if let State::Present(m) = manifest::read(&other) {
                 kept_uv.push(m.uv.path);
             }
@@ -516,12 +670,12 @@ pub fn prune(ctx: &Ctx, dry_run: bool) -> Result<()> {
         };
         if crate::daemon_state::alive(&other) {
             if dry_run {
-                println!("would stop the daemon of {name}");
+                say(format!("would stop the daemon of {name}"));
             } else if let Err(e) = crate::daemon_state::stop_for_prune(&other) {
-                println!(
+                say(format!(
                     "kept {} (its daemon is running and could not be stopped: {e})",
                     path.display()
-                );
+                ));
                 continue;
             }
         }
@@ -534,7 +688,8 @@ pub fn prune(ctx: &Ctx, dry_run: bool) -> Result<()> {
             std::fs::remove_dir_all(&trash).map_err(|e| Error::io("cannot remove", &trash, e))?;
         }
         freed += size;
-        println!("{verb} {} ({})", path.display(), human(size));
+        removals += 1;
+        say(format!("{verb} {} ({})", path.display(), human(size)));
     }
     // Old install logs of this version: keep the five newest.
     if let Ok(rd) = std::fs::read_dir(layout.logs()) {
@@ -551,7 +706,8 @@ pub fn prune(ctx: &Ctx, dry_run: bool) -> Result<()> {
                 let _ = std::fs::remove_file(old);
             }
             freed += size;
-            println!("{verb} {} ({})", old.display(), human(size));
+            removals += 1;
+            say(format!("{verb} {} ({})", old.display(), human(size)));
         }
     }
     // Downloaded uv versions that no remaining runtime uses and this package does not pin.
@@ -572,15 +728,16 @@ pub fn prune(ctx: &Ctx, dry_run: bool) -> Result<()> {
                 std::fs::remove_dir_all(&p).map_err(|e| Error::io("cannot remove", &p, e))?;
             }
             freed += size;
-            println!("{verb} {} ({})", p.display(), human(size));
+            removals += 1;
+            say(format!("{verb} {} ({})", p.display(), human(size)));
         }
     }
-    println!(
+    say(format!(
         "{} {}",
         if dry_run { "would free" } else { "freed" },
         human(freed)
-    );
-    Ok(())
+    ));
+    Ok(removals)
 }
 
 fn human(bytes: u64) -> String {
@@ -592,16 +749,16 @@ fn human(bytes: u64) -> String {
     }
 }
 
-pub fn start(ctx: &Ctx, features: &[String]) -> Result<()> {
+pub fn start(ctx: &Ctx, features: &[Feature]) -> Result<()> {
     let pkg = Package::locate()?;
-    let mut m = install::ensure(ctx, &pkg, CORE)?;
-    for f in features.iter().filter(|f| f.as_str() != CORE) {
+    let mut m = install::ensure(ctx, &pkg, Feature::Core)?;
+    for &f in features.iter().filter(|&&f| f != Feature::Core) {
         m = install::ensure(ctx, &pkg, f)?;
     }
-    if features.iter().any(|f| !m.has(f)) {
+    if features.iter().any(|&f| !m.has(f)) {
         return Err(Error::other(
             "the runtime lacks a requested feature",
-            format!("run `{}`", ctx.install_command("local-embeddings")),
+            format!("run `{}`", ctx.install_command(Feature::LocalEmbeddings)),
         ));
     }
     let (s, started) = crate::daemon::start(&ctx.layout, &m)?;

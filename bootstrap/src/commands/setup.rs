@@ -43,7 +43,10 @@ pub fn demo(dir: &Path, force: bool) -> Result<()> {
     }
     println!("Wrote the demo project to {}", dir.display());
     println!("Try:");
-    println!("  ktx sl query --project-dir {} --measure orders.revenue --dimension customers.country --execute", dir.display());
+    println!(
+        "  ktx sl query --project-dir {} --connection-id warehouse --measure orders.revenue --dimension customers.country --execute --format table",
+        dir.display()
+    );
     Ok(())
 }
 

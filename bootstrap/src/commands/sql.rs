@@ -3,7 +3,8 @@
 use super::{print_json, python_op, Via};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::manifest::CORE;
+use crate::feature::Feature;
+use crate::protocol::Op;
 use serde_json::json;
 
 pub fn tables(ctx: &Ctx, sql: &str, dialect: Option<&str>, as_json: bool) -> Result<()> {
@@ -17,8 +18,8 @@ pub fn tables(ctx: &Ctx, sql: &str, dialect: Option<&str>, as_json: bool) -> Res
     };
     let resp = python_op(
         ctx,
-        CORE,
-        "sql-table-identifiers",
+        Feature::Core,
+        Op::SqlTableIdentifiers,
         &json!({"sql": sql, "dialect": dialect}),
         Via::Default,
     )?;

@@ -22,6 +22,18 @@ pub fn uv() -> PathBuf {
     required("KTX_TEST_UV")
 }
 
+/// `ktx sl query` on the sandbox's demo project (`demo/`, one connection): add measures,
+/// dimensions and flags after it.
+pub const DEMO_QUERY: &[&str] = &["sl", "query", "--project-dir", "demo"];
+
+/// The query users try first: revenue by country.
+pub const REVENUE_BY_COUNTRY: &[&str] = &[
+    "--measure",
+    "orders.revenue",
+    "--dimension",
+    "customers.country",
+];
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -76,17 +88,24 @@ impl Sandbox {
     pub fn ktx(&self) -> Command {
         Command::from_std(self.std_ktx())
     }
-    /// Write the demo project and return its directory.
+    /// Write the demo project (at `demo/`) and return its directory.
     pub fn demo(&self) -> PathBuf {
         let dir = self.path().join("demo");
         if !dir.exists() {
             self.ktx()
-                .args(["setup", "demo", "--dir"])
+                .args(["setup", "demo", "--project-dir"])
                 .arg(&dir)
                 .assert()
                 .success();
         }
         dir
+    }
+    /// `ktx sl query` on the demo project (written first) with `args` after it.
+    pub fn query(&self, args: &[&str]) -> Command {
+        self.demo();
+        let mut cmd = self.ktx();
+        cmd.args(DEMO_QUERY).args(args);
+        cmd
     }
     /// Install the core runtime.
     pub fn install(&self) {
@@ -120,9 +139,12 @@ pub fn stderr_of(out: &std::process::Output) -> String {
 
 /// A small HTTP file server on 127.0.0.1 for download tests: serves `files` by path and counts
 /// the requests of each path.
+type Files = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>>;
+
 pub struct FileServer {
     pub port: u16,
     pub hits: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+    files: Files,
 }
 
 impl FileServer {
@@ -130,13 +152,13 @@ impl FileServer {
         use std::io::{BufRead, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let files: std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>> =
-            std::sync::Arc::new(files.into_iter().collect());
+        let files: Files = std::sync::Arc::new(std::sync::Mutex::new(files.into_iter().collect()));
+        let served = files.clone();
         let hits = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
         let h = hits.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let files = files.clone();
+                let files = served.clone();
                 let hits = h.clone();
                 std::thread::spawn(move || {
                     let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
@@ -153,10 +175,11 @@ impl FileServer {
                     }
                     *hits.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
                     let mut stream = stream;
-                    match files.get(&path) {
+                    let body = files.lock().unwrap().get(&path).cloned();
+                    match body {
                         Some(body) => {
                             let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n", body.len());
-                            let _ = stream.write_all(body);
+                            let _ = stream.write_all(&body);
                         }
                         None => {
                             let _ = write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -165,7 +188,12 @@ impl FileServer {
                 });
             }
         });
-        FileServer { port, hits }
+        FileServer { port, hits, files }
+    }
+
+    /// Serve `body` at `path` from now on.
+    pub fn put(&self, path: &str, body: Vec<u8>) {
+        self.files.lock().unwrap().insert(path.to_string(), body);
     }
 
     pub fn url(&self) -> String {
@@ -175,6 +203,70 @@ impl FileServer {
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
+}
+
+/// A CPython archive in python-build-standalone's layout, built by scripts/test from this
+/// machine's python3 (scripts/standalone-python): (archive path, its archive.json).
+pub fn standalone_python() -> (PathBuf, serde_json::Value) {
+    let dir = required("KTX_TEST_STANDALONE_PYTHON");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("archive.json")).unwrap()).unwrap();
+    (dir.join(meta["file"].as_str().unwrap()), meta)
+}
+
+/// A loopback mirror of managed Pythons: the archive and a downloads list for uv (what
+/// KTX_PYTHON_DOWNLOADS_JSON points at). `tamper`: the served archive is not the one the list
+/// pins (its sha256 differs).
+pub fn python_mirror(tamper: bool) -> (FileServer, String) {
+    let (archive, meta) = standalone_python();
+    let mut bytes = std::fs::read(&archive).unwrap();
+    if tamper {
+        // Still a valid archive, with one more file in it.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        {
+            let mut tar = tar::Builder::new(&mut gz);
+            let mut src = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+            for entry in src.entries().unwrap() {
+                let mut entry = entry.unwrap();
+                let mut header = entry.header().clone();
+                let path = entry.path().unwrap().to_path_buf();
+                tar.append_data(&mut header, path, &mut entry).unwrap();
+            }
+            let mut header = tar::Header::new_ustar();
+            header.set_size(9);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, "python/TAMPERED", &b"tampered\n"[..])
+                .unwrap();
+            tar.finish().unwrap();
+        }
+        bytes = gz.finish().unwrap();
+    }
+    let file = meta["file"].as_str().unwrap().to_string();
+    let server = FileServer::start(vec![(format!("/{file}"), bytes)]);
+    let key = format!(
+        "cpython-{}.{}.{}-linux-{}-gnu",
+        meta["major"],
+        meta["minor"],
+        meta["patch"],
+        meta["arch"].as_str().unwrap()
+    );
+    let list = serde_json::json!({ key: {
+        "name": "cpython",
+        "arch": {"family": meta["arch"], "variant": null},
+        "os": "linux",
+        "libc": "gnu",
+        "major": meta["major"],
+        "minor": meta["minor"],
+        "patch": meta["patch"],
+        "prerelease": "",
+        "url": format!("{}/{file}", server.url()),
+        "sha256": meta["sha256"],
+        "variant": null,
+    }});
+    server.put("/downloads.json", serde_json::to_vec(&list).unwrap());
+    let url = format!("{}/downloads.json", server.url());
+    (server, url)
 }
 
 /// The real uv wheel of the pinned version for this host (file name, bytes).

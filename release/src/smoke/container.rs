@@ -16,7 +16,7 @@ use testcontainers::runners::SyncRunner;
 use testcontainers::{Container, GenericImage, ImageExt};
 
 /// Bump when the way images are built changes, so cached images are rebuilt.
-const RECIPE_VERSION: &str = "1";
+const RECIPE_VERSION: &str = "2";
 
 /// Why container cells cannot run here, or None when a Docker engine answers.
 pub fn engine_unavailable() -> Option<String> {
@@ -42,17 +42,23 @@ pub fn engine_unavailable() -> Option<String> {
 pub fn image_tag(recipe: &ImageRecipe) -> String {
     let mut h = Sha256::new();
     h.update(format!(
-        "{RECIPE_VERSION}|{}|{}|{}|{}",
+        "{RECIPE_VERSION}|{}|{}|{}|{}|{}",
         recipe.suite,
         recipe.packages.join(","),
+        recipe.remove.join(","),
         recipe.uv,
         crate::uvpin::UV_VERSION
     ));
     let digest = ktx_bootstrap::package::hex(&h.finalize());
     format!(
-        "ktx-smoke-{}{}:{}",
+        "ktx-smoke-{}{}{}:{}",
         recipe.suite,
         if recipe.uv { "-uv" } else { "" },
+        if recipe.remove.is_empty() {
+            ""
+        } else {
+            "-stripped"
+        },
         &digest[..12]
     )
 }
@@ -109,6 +115,14 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
         "chroot {r} sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {} && apt-get clean && rm -rf /var/lib/apt/lists/*'",
         recipe.packages.join(" ")
     ))?;
+    if !recipe.remove.is_empty() {
+        // Purged without their dependents (npm keeps working without the python3 node-gyp
+        // wants): the image then has no such program at all.
+        sh(&format!(
+            "chroot {r} dpkg --purge --force-depends {}",
+            recipe.remove.join(" ")
+        ))?;
+    }
     if recipe.uv {
         install_uv(&rootfs)?;
     }
@@ -174,11 +188,15 @@ pub struct ContainerSandbox {
 }
 
 impl ContainerSandbox {
+    /// `ca_env`: set SSL_CERT_FILE and NODE_EXTRA_CA_CERTS (the bundle is mounted as the
+    /// system store either way); `env`: more variables for the cell.
     pub fn start(
         tag: &str,
         work: &Path,
         tarball: &Path,
         registry: &str,
+        ca_env: bool,
+        env: &[(String, String)],
     ) -> Result<ContainerSandbox> {
         let _ = std::fs::remove_dir_all(work);
         std::fs::create_dir_all(work)?;
@@ -200,10 +218,15 @@ impl ContainerSandbox {
             .with_env_var("npm_config_audit", "false")
             .with_env_var("LANG", "C.UTF-8");
         if Path::new(&ca).is_file() {
-            image = image
-                .with_mount(Mount::bind_mount(ca, "/etc/ssl/certs/ca-certificates.crt"))
-                .with_env_var("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
-                .with_env_var("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt");
+            image = image.with_mount(Mount::bind_mount(ca, "/etc/ssl/certs/ca-certificates.crt"));
+            if ca_env {
+                image = image
+                    .with_env_var("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+                    .with_env_var("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt");
+            }
+        }
+        for (k, v) in env {
+            image = image.with_env_var(k, v);
         }
         for k in [
             "HTTPS_PROXY",

@@ -16,6 +16,19 @@ pub struct Cell {
     /// Whether uv is preinstalled in the cell (it must then be used, nothing downloaded).
     #[serde(default)]
     pub uv: bool,
+    /// Serve managed Python builds from a loopback mirror (KTX_PYTHON_DOWNLOADS_JSON), for
+    /// cells without a suitable Python.
+    #[serde(default)]
+    pub python_mirror: bool,
+    /// Set SSL_CERT_FILE and NODE_EXTRA_CA_CERTS in the cell (default). Without them the
+    /// cell trusts only its system store, as users behind a proxy often do.
+    #[serde(default = "yes")]
+    pub ca_env: bool,
+    /// Payload projects of this cell's own tarball (e.g. python/ + fixtures/payloads/heavy);
+    /// empty: the tarball under test. A cell with its own tarball runs it by path, not from
+    /// the registry (`{ktx}` is `npx --yes <tarball>`).
+    #[serde(default)]
+    pub payload: Vec<String>,
     pub image: Option<ImageRecipe>,
     pub checks: Vec<String>,
 }
@@ -27,11 +40,18 @@ pub enum Backend {
     Container,
 }
 
-/// How a container cell's image is made: a Debian suite, its packages, and optionally uv.
+fn yes() -> bool {
+    true
+}
+
+/// How a container cell's image is made: a Debian suite, its packages, packages purged after
+/// (e.g. python3, which npm pulls in), and optionally uv.
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRecipe {
     pub suite: String,
     pub packages: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
     #[serde(default)]
     pub uv: bool,
 }
@@ -94,11 +114,14 @@ pub fn load(dir: &Path) -> Result<(Vec<Cell>, Vec<Check>)> {
     Ok((cells.cell, checks.check))
 }
 
-/// Fill `{version}`, `{tarball}`, `{ktx}` in a step.
-pub fn expand(text: &str, version: &str, tarball: &str) -> String {
+/// How a step runs ktx from the registry.
+pub const KTX_BY_NAME: &str = "npx --yes @kaelio/ktx";
+
+/// Fill `{version}`, `{tarball}`, `{ktx}` (the command that runs ktx) in a step.
+pub fn expand(text: &str, version: &str, tarball: &str, ktx: &str) -> String {
     text.replace("{version}", version)
         .replace("{tarball}", tarball)
-        .replace("{ktx}", "npx --yes @kaelio/ktx")
+        .replace("{ktx}", ktx)
 }
 
 #[cfg(test)]

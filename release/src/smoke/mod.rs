@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod matrix;
+pub mod mirror;
 pub mod registry;
 pub mod report;
 pub mod sandbox;
@@ -14,12 +15,14 @@ use sandbox::Sandbox;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub struct Options {
+pub struct Options<'a> {
     pub cells: Vec<String>,
     pub checks: Vec<String>,
     pub with_embeddings: bool,
     pub tarball: PathBuf,
     pub out: PathBuf,
+    /// Packs a tarball of other payload projects, for cells that name their own payload.
+    pub pack_payload: &'a dyn Fn(&[PathBuf]) -> Result<PathBuf>,
 }
 
 fn selected(cells: Vec<Cell>, checks: &[Check], opts: &Options) -> Result<Vec<(Cell, Vec<Check>)>> {
@@ -72,7 +75,7 @@ fn tail(text: &str, n: usize) -> String {
         .join("\n")
 }
 
-fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
+fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path, ktx: &str) -> Outcome {
     if let Some(b) = &check.builtin {
         return match b.as_str() {
             "verify-tarball" => match crate::verify::verify_tarball(tarball) {
@@ -88,7 +91,7 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     for step in &check.step {
-        let script = matrix::expand(&step.run, version, &name);
+        let script = matrix::expand(&step.run, version, &name, ktx);
         let timeout = Duration::from_secs(step.timeout.unwrap_or(600));
         let out = match sb.run(&script, timeout) {
             Ok(o) => o,
@@ -101,13 +104,13 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path) -> Outcome {
             missed.push(format!("exit code {:?}, expected {}", out.code, step.code));
         }
         for want in &step.stdout {
-            let want = matrix::expand(want, version, &name);
+            let want = matrix::expand(want, version, &name, ktx);
             if !out.stdout.contains(&want) {
                 missed.push(format!("stdout lacks {want:?}"));
             }
         }
         for want in &step.stderr {
-            let want = matrix::expand(want, version, &name);
+            let want = matrix::expand(want, version, &name, ktx);
             if !out.stderr.contains(&want) {
                 missed.push(format!("stderr lacks {want:?}"));
             }
@@ -196,12 +199,21 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
             embedding_model(&opts.out)?.display().to_string(),
         ));
     }
+    let mirror = if plan
+        .iter()
+        .any(|(c, list)| c.python_mirror && !list.is_empty())
+    {
+        Some(mirror::PythonMirror::start(repo, &opts.out)?)
+    } else {
+        None
+    };
     let engine = if plan.iter().any(|(c, _)| c.backend == Backend::Container) {
         container::engine_unavailable()
     } else {
         None
     };
     let mut results = Vec::new();
+    let mut own_tarballs: Vec<(Vec<PathBuf>, PathBuf)> = Vec::new();
     for (cell, list) in plan {
         eprintln!("==> cell {} ({} checks)", cell.id, list.len());
         let skip_all = |reason: String, results: &mut Vec<CheckResult>| {
@@ -215,12 +227,53 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                 });
             }
         };
+        // A cell with its own payload gets its own tarball, run by path.
+        let (tarball, ktx) = if cell.payload.is_empty() {
+            (opts.tarball.clone(), matrix::KTX_BY_NAME.to_string())
+        } else {
+            let projects: Vec<PathBuf> = cell.payload.iter().map(PathBuf::from).collect();
+            match own_tarballs
+                .iter()
+                .find(|(p, _)| p == &projects)
+                .map(|(_, t)| t.clone())
+            {
+                Some(t) => (t, String::new()),
+                None => {
+                    eprintln!(
+                        "==> smoke: packing the payload {}",
+                        cell.payload.join(" + ")
+                    );
+                    let t = (opts.pack_payload)(&projects)?;
+                    own_tarballs.push((projects, t.clone()));
+                    (t, String::new())
+                }
+            }
+        };
+        let file = tarball
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let ktx = if ktx.is_empty() {
+            match cell.backend {
+                Backend::Container => format!("npx --yes /smoke/{file}"),
+                Backend::Local => format!(
+                    "npx --yes {}",
+                    work.join(&cell.id).join("work").join(&file).display()
+                ),
+            }
+        } else {
+            ktx
+        };
+        let mut cell_env = extra_env.clone();
+        if let (true, Some(m)) = (cell.python_mirror, &mirror) {
+            cell_env.push(("KTX_PYTHON_DOWNLOADS_JSON".into(), m.downloads_url.clone()));
+        }
         let mut sandbox: Box<dyn Sandbox> = match cell.backend {
             Backend::Local => Box::new(sandbox::Local::new(
                 &work.join(&cell.id),
-                &opts.tarball,
+                &tarball,
                 &registry.url,
-                &extra_env,
+                &cell_env,
             )?),
             Backend::Container => {
                 if let Some(reason) = &engine {
@@ -232,8 +285,10 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                     container::ContainerSandbox::start(
                         &tag,
                         &work.join(&cell.id),
-                        &opts.tarball,
+                        &tarball,
                         &registry.url,
+                        cell.ca_env,
+                        &cell_env,
                     )
                 });
                 match made {
@@ -255,7 +310,7 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
         };
         for k in &list {
             let start = Instant::now();
-            let outcome = run_check(sandbox.as_mut(), k, &opts.tarball);
+            let outcome = run_check(sandbox.as_mut(), k, &tarball, &ktx);
             let took = start.elapsed();
             let word = match &outcome {
                 Outcome::Pass => "pass",
@@ -276,7 +331,7 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
         }
         if cell.backend == Backend::Container {
             let _ = sandbox.run(
-                "npx --yes @kaelio/ktx runtime stop >/dev/null 2>&1; true",
+                &format!("{ktx} runtime stop >/dev/null 2>&1; true"),
                 Duration::from_secs(60),
             );
         }

@@ -1,0 +1,469 @@
+//! The payload: one or more payload projects (`--project DIR`, default `python`) merged into the
+//! one `kaelio-ktx` distribution the npm package bundles.
+//!
+//! Merge rules: the name is always `kaelio-ktx`; the version is the workspace's (Cargo) and
+//! every project must carry it; import packages are merged (one top-level package shipped by two
+//! projects is refused); dependencies and each extra's dependencies are merged and
+//! de-duplicated, dropping every requirement that names a merged project (its extras, if any,
+//! are expanded in place, as hatchling does for a project naming its own extras); console
+//! scripts, GUI scripts and entry points are merged (one name with two targets is refused);
+//! Requires-Python is the conjunction of all, simplified; description, readme, license, URLs
+//! and license files come from the first project.
+//!
+//! [`Payload::write_project`] writes the same payload as a standard hatchling project (what
+//! KTX's own release script generates and builds with `uv build`); the tests build it and
+//! compare with the wheel of [`crate::wheel`].
+
+use crate::pep508::{merge_requires_python, normalize_name, Requirement};
+use crate::pyproject::{License, PyProject, Readme};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The distribution every payload is published as.
+pub const DIST_NAME: &str = "kaelio-ktx";
+
+/// One top-level import package and where it comes from.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub dir: PathBuf,
+    /// The pyproject that lists it.
+    pub project: PathBuf,
+}
+
+/// The readme as METADATA carries it.
+#[derive(Debug, Clone)]
+pub struct ReadmeBody {
+    pub content_type: String,
+    pub body: String,
+    /// The file it was read from, relative to the first project (none for inline text).
+    pub file: Option<String>,
+}
+
+/// The merged metadata and packages of the `kaelio-ktx` wheel.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub version: String,
+    pub summary: Option<String>,
+    pub urls: Vec<(String, String)>,
+    pub license: Option<License>,
+    /// License files at the first project's root: (name, path).
+    pub license_files: Vec<(String, PathBuf)>,
+    pub readme: Option<ReadmeBody>,
+    pub requires_python: Option<String>,
+    /// Formatted as hatchling writes them, sorted, de-duplicated.
+    pub dependencies: Vec<String>,
+    pub extras: BTreeMap<String, Vec<String>>,
+    pub scripts: BTreeMap<String, String>,
+    pub gui_scripts: BTreeMap<String, String>,
+    pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
+    /// Sorted by name.
+    pub packages: Vec<Package>,
+}
+
+/// hatchling's default `license-files`: these prefixes, at the project root.
+const LICENSE_PREFIXES: [&str; 5] = ["LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS"];
+
+impl Payload {
+    /// Load each project root and merge them at `version`.
+    pub fn load(roots: &[PathBuf], version: &str) -> Result<Self> {
+        let projects = roots
+            .iter()
+            .map(|r| PyProject::load(r))
+            .collect::<Result<Vec<_>>>()?;
+        Self::merge(&projects, version)
+    }
+
+    pub fn merge(projects: &[PyProject], version: &str) -> Result<Self> {
+        let Some(first) = projects.first() else {
+            bail!("no payload project given (--project DIR)");
+        };
+        let mut by_name: BTreeMap<String, &PyProject> = BTreeMap::new();
+        for p in projects {
+            if p.project.version != version {
+                bail!(
+                    "{}: project.version: `{}` differs from the workspace version {version} (Cargo.toml); make them equal",
+                    p.file().display(),
+                    p.project.version
+                );
+            }
+            if let Some(other) = by_name.insert(normalize_name(&p.project.name), p) {
+                bail!(
+                    "{} and {} are both named `{}`; merge each project once",
+                    other.file().display(),
+                    p.file().display(),
+                    p.project.name
+                );
+            }
+        }
+
+        let mut packages: Vec<Package> = Vec::new();
+        for p in projects {
+            for (name, dir) in p.import_packages() {
+                if let Some(other) = packages.iter().find(|x| x.name == name) {
+                    bail!(
+                        "the import package `{name}` is shipped by both {} ({}) and {} ({}); one wheel can hold it once",
+                        other.project.display(),
+                        other.dir.display(),
+                        p.file().display(),
+                        dir.display()
+                    );
+                }
+                packages.push(Package {
+                    name,
+                    dir,
+                    project: p.file(),
+                });
+            }
+        }
+        packages.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let merger = Merger { by_name: &by_name };
+        let mut dependencies = Vec::new();
+        let mut extras: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in projects {
+            for dep in &p.project.dependencies {
+                merger.add(
+                    &mut dependencies,
+                    dep,
+                    p,
+                    "project.dependencies",
+                    &mut Vec::new(),
+                )?;
+            }
+            for (extra, deps) in &p.project.optional_dependencies {
+                let field = format!("project.optional-dependencies.{extra}");
+                let target = extras.entry(extra.clone()).or_default();
+                for dep in deps {
+                    merger.add(target, dep, p, &field, &mut Vec::new())?;
+                }
+            }
+        }
+        let tidy = |v: &mut Vec<String>| {
+            v.sort();
+            v.dedup();
+        };
+        tidy(&mut dependencies);
+        extras.values_mut().for_each(tidy);
+
+        let specs: Vec<&str> = projects
+            .iter()
+            .filter_map(|p| p.project.requires_python.as_deref())
+            .collect();
+        let requires_python = merge_requires_python(&specs)
+            .map_err(|e| anyhow::anyhow!("project.requires-python: {e}"))?;
+
+        let mut scripts = BTreeMap::new();
+        let mut gui_scripts = BTreeMap::new();
+        let mut entry_points: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut owners: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+        for p in projects {
+            let mut merge_into = |map: &mut BTreeMap<String, String>,
+                                  group: &str,
+                                  field: &str,
+                                  from: &BTreeMap<String, String>|
+             -> Result<()> {
+                for (name, target) in from {
+                    if let Some(old) = map.get(name) {
+                        if old != target {
+                            let other = &owners[&(group.to_string(), name.clone())];
+                            bail!(
+                                "{}: {field}.{name}: `{target}` conflicts with `{old}` of {}; one name can have one target",
+                                p.file().display(),
+                                other.display()
+                            );
+                        }
+                    }
+                    owners.insert((group.to_string(), name.clone()), p.file());
+                    map.insert(name.clone(), target.clone());
+                }
+                Ok(())
+            };
+            merge_into(
+                &mut scripts,
+                "console_scripts",
+                "project.scripts",
+                &p.project.scripts,
+            )?;
+            merge_into(
+                &mut gui_scripts,
+                "gui_scripts",
+                "project.gui-scripts",
+                &p.project.gui_scripts,
+            )?;
+            for (group, eps) in &p.project.entry_points {
+                let field = format!("project.entry-points.{group}");
+                merge_into(
+                    entry_points.entry(group.clone()).or_default(),
+                    group,
+                    &field,
+                    eps,
+                )?;
+            }
+        }
+        if let Some(name) = scripts.keys().find(|n| gui_scripts.contains_key(*n)) {
+            bail!("`{name}` is both a console script and a GUI script of the payload; rename one");
+        }
+
+        let readme = match &first.project.readme {
+            None => None,
+            Some(Readme::Text { text, content_type }) => Some(ReadmeBody {
+                content_type: content_type.clone(),
+                body: text.clone(),
+                file: None,
+            }),
+            Some(Readme::File { path, content_type }) => {
+                let full = first.root.join(path);
+                let body = std::fs::read_to_string(&full).with_context(|| {
+                    format!(
+                        "the readme {} named in {}",
+                        full.display(),
+                        first.file().display()
+                    )
+                })?;
+                Some(ReadmeBody {
+                    content_type: content_type.clone(),
+                    body,
+                    file: Some(path.clone()),
+                })
+            }
+        };
+        let mut license_files = Vec::new();
+        for entry in std::fs::read_dir(&first.root)
+            .with_context(|| format!("cannot list {}", first.root.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if entry.file_type()?.is_file() && LICENSE_PREFIXES.iter().any(|p| name.starts_with(p))
+            {
+                license_files.push((name, entry.path()));
+            }
+        }
+        license_files.sort();
+
+        Ok(Payload {
+            version: version.to_string(),
+            summary: first.project.description.clone(),
+            urls: first.project.urls.clone(),
+            license: first.project.license.clone(),
+            license_files,
+            readme,
+            requires_python,
+            dependencies,
+            extras,
+            scripts,
+            gui_scripts,
+            entry_points,
+            packages,
+        })
+    }
+
+    /// `kaelio_ktx`, as wheel file names spell the distribution.
+    pub fn wheel_name(&self) -> String {
+        DIST_NAME.replace('-', "_")
+    }
+
+    pub fn wheel_file_name(&self) -> String {
+        format!("{}-{}-py3-none-any.whl", self.wheel_name(), self.version)
+    }
+
+    /// The top-level import packages, sorted.
+    pub fn package_names(&self) -> Vec<String> {
+        self.packages.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// The payload as one standard hatchling project's pyproject.toml (see `write_project`).
+    pub fn pyproject_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "[]".to_string()
+            } else {
+                format!(
+                    "[\n{}]",
+                    items
+                        .iter()
+                        .map(|i| format!("    {},\n", q(i)))
+                        .collect::<String>()
+                )
+            }
+        };
+        let mut t = String::from(
+            "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\n",
+        );
+        t.push_str(&format!(
+            "name = {}\nversion = {}\n",
+            q(DIST_NAME),
+            q(&self.version)
+        ));
+        if let Some(s) = &self.summary {
+            t.push_str(&format!("description = {}\n", q(s)));
+        }
+        if let Some(r) = &self.readme {
+            match &r.file {
+                Some(f) => t.push_str(&format!(
+                    "readme = {{ file = {}, content-type = {} }}\n",
+                    q(f),
+                    q(&r.content_type)
+                )),
+                None => t.push_str(&format!(
+                    "readme = {{ text = {}, content-type = {} }}\n",
+                    q(&r.body),
+                    q(&r.content_type)
+                )),
+            }
+        }
+        if let Some(rp) = &self.requires_python {
+            t.push_str(&format!("requires-python = {}\n", q(rp)));
+        }
+        match &self.license {
+            Some(License::Text(text)) => {
+                t.push_str(&format!("license = {{ text = {} }}\n", q(text)))
+            }
+            Some(License::Expression(e)) => t.push_str(&format!("license = {}\n", q(e))),
+            None => {}
+        }
+        t.push_str(&format!("dependencies = {}\n", list(&self.dependencies)));
+        let table = |t: &mut String, header: &str, map: &BTreeMap<String, String>| {
+            if !map.is_empty() {
+                t.push_str(&format!("\n[{header}]\n"));
+                for (k, v) in map {
+                    t.push_str(&format!("{} = {}\n", q(k), q(v)));
+                }
+            }
+        };
+        if !self.extras.is_empty() {
+            t.push_str("\n[project.optional-dependencies]\n");
+            for (extra, deps) in &self.extras {
+                t.push_str(&format!("{} = {}\n", q(extra), list(deps)));
+            }
+        }
+        table(&mut t, "project.scripts", &self.scripts);
+        table(&mut t, "project.gui-scripts", &self.gui_scripts);
+        for (group, eps) in &self.entry_points {
+            table(&mut t, &format!("project.entry-points.{}", q(group)), eps);
+        }
+        if !self.urls.is_empty() {
+            t.push_str("\n[project.urls]\n");
+            for (k, v) in &self.urls {
+                t.push_str(&format!("{} = {}\n", q(k), q(v)));
+            }
+        }
+        t.push_str(&format!(
+            "\n[tool.hatch.build.targets.wheel]\npackages = {}\n",
+            list(&self.package_names())
+        ));
+        t
+    }
+
+    /// Write the payload as a standard hatchling project into `dir`: the generated
+    /// pyproject.toml, the readme and license files, and each package directory copied whole
+    /// (hatchling then applies its own exclusions). `uv build` of it makes the wheel a standard
+    /// backend would make of the merged payload.
+    pub fn write_project(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(dir.join("pyproject.toml"), self.pyproject_toml())?;
+        if let Some(ReadmeBody {
+            file: Some(f),
+            body,
+            ..
+        }) = &self.readme
+        {
+            let to = dir.join(f);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(to, body)?;
+        }
+        for (name, path) in &self.license_files {
+            std::fs::copy(path, dir.join(name))?;
+        }
+        for p in &self.packages {
+            copy_tree(&p.dir, &dir.join(&p.name))?;
+        }
+        Ok(())
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))?
+    {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds requirements to a merged list under the drop rule.
+struct Merger<'a> {
+    by_name: &'a BTreeMap<String, &'a PyProject>,
+}
+
+impl Merger<'_> {
+    /// Add `dep` (from `origin`'s `field`) to `target`: as is, or, when it names a merged
+    /// project (or kaelio-ktx itself), dropped, with the extras it names expanded in its place.
+    fn add(
+        &self,
+        target: &mut Vec<String>,
+        dep: &str,
+        origin: &PyProject,
+        field: &str,
+        expanding: &mut Vec<(String, String)>,
+    ) -> Result<()> {
+        let req = Requirement::parse(dep)
+            .map_err(|e| anyhow::anyhow!("{}: {field}: {e}", origin.file().display()))?;
+        let merged = self.by_name.get(&req.name);
+        if merged.is_none() && req.name != DIST_NAME {
+            target.push(req.format());
+            return Ok(());
+        }
+        if req.extras.is_empty() {
+            return Ok(());
+        }
+        let refuse =
+            |why: String| anyhow::anyhow!("{}: {field}: `{dep}` {why}", origin.file().display());
+        let Some(project) = merged else {
+            return Err(refuse(format!(
+                "names extras of {DIST_NAME}, which is not one of the merged projects"
+            )));
+        };
+        if req.marker.is_some() {
+            return Err(refuse(
+                "names extras of a merged project under a marker; list those dependencies instead"
+                    .into(),
+            ));
+        }
+        for extra in &req.extras {
+            let key = (req.name.clone(), extra.clone());
+            if expanding.contains(&key) {
+                continue;
+            }
+            let deps = project
+                .project
+                .optional_dependencies
+                .get(extra)
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "names the extra `{extra}`, which {} does not define",
+                        project.file().display()
+                    ))
+                })?;
+            expanding.push(key);
+            let inner = format!("project.optional-dependencies.{extra}");
+            for d in deps {
+                self.add(target, d, project, &inner, expanding)?;
+            }
+            expanding.pop();
+        }
+        Ok(())
+    }
+}
