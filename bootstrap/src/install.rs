@@ -254,6 +254,42 @@ fn run_logged(
     Ok(())
 }
 
+/// As `run_logged`, and its standard output (also written to the log).
+fn run_logged_output(
+    ctx: &Ctx,
+    mut cmd: Command,
+    log: &mut File,
+    log_path: &Path,
+    what: &str,
+    progress: &Progress,
+) -> Result<String> {
+    let shown = format!("{cmd:?}");
+    if ctx.verbose {
+        progress.println(&format!("ktx: $ {shown}"));
+    }
+    let _ = writeln!(log, "$ {shown}");
+    die_with_parent(&mut cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::InstallFailed {
+            reason: format!("{what}: cannot run {shown}: {e}"),
+            log: log_path.to_path_buf(),
+        })?;
+    let _ = log.write_all(&out.stdout);
+    let _ = log.write_all(&out.stderr);
+    let _ = writeln!(log, "# exit: {}\n", out.status);
+    let _ = log.flush();
+    if !out.status.success() {
+        let tail = tail_of(log_path, 6);
+        return Err(Error::InstallFailed {
+            reason: format!("{what} failed ({})\n{tail}", out.status),
+            log: log_path.to_path_buf(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
 /// The last `n` lines of a file, indented, for an error message.
 pub fn tail_of(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -356,22 +392,20 @@ fn install_core(
     ));
     let pip = pip_install(uv, layout, &staging_python, pkg.wheel_path().as_os_str())?;
     run_logged(ctx, pip, log, log_path, "installing the wheel", progress)?;
-    progress.step("checking the runtime");
-    let mut check = crate::oneshot::ktx_daemon(&staging_python);
-    check.arg("--version");
-    run_logged(
+    progress.step("checking that the runtime imports and runs");
+    let probe = probe_command(
+        &staging_python,
+        &import_probe(pkg, &[Feature::Core], Probe::Entry),
+    );
+    let reported = run_logged_output(
         ctx,
-        check,
+        probe,
         log,
         log_path,
-        "running ktx-daemon --version",
+        "checking the runtime (imports, ktx-daemon --version)",
         progress,
     )?;
-    let reported = crate::oneshot::ktx_daemon(&staging_python)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let reported = reported.trim();
     if reported != format!("ktx-daemon {}", layout.version) {
         return Err(Error::InstallFailed {
             reason: format!(
@@ -381,16 +415,6 @@ fn install_core(
             log: log_path.to_path_buf(),
         });
     }
-    progress.step("importing the wheel's modules (and compiling them)");
-    let check = probe_command(&staging_python, &import_probe(pkg, &[Feature::Core]));
-    run_logged(
-        ctx,
-        check,
-        log,
-        log_path,
-        "importing the wheel's modules",
-        progress,
-    )?;
     // Go live: the old venv (if any) steps aside, the new one takes its name.
     let live = layout.venv();
     if live.exists() {
@@ -453,7 +477,10 @@ fn install_extra(
         progress,
     )?;
     progress.step(&format!("checking that {feature} imports"));
-    let check = probe_command(&layout.venv_python(), &import_probe(pkg, &[feature]));
+    let check = probe_command(
+        &layout.venv_python(),
+        &import_probe(pkg, &[feature], Probe::Entry),
+    );
     run_logged(
         ctx,
         check,
@@ -466,12 +493,23 @@ fn install_extra(
     manifest::write(layout, m)
 }
 
-/// Python that imports every module of the wheel's packages, then what `features` add: a
-/// missing dependency, a truncated `.pyc` or a broken interpreter fails it. It also writes the
-/// bytecode of what the ops import (run without PYTHONDONTWRITEBYTECODE), which is why the
-/// install itself compiles nothing. A module may lack an optional dependency from outside the
-/// wheel (ModuleNotFoundError naming another package): that is not a failure.
-pub fn import_probe(pkg: &Package, features: &[Feature]) -> String {
+/// How deep an import check goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// At install, before the commit: the wheel's top-level packages, each feature's imports,
+    /// then `ktx_daemon --version` run as ktx runs it (`-m ktx_daemon`). Cheap: what the ops
+    /// import beyond that they compile on first use.
+    Entry,
+    /// For `runtime doctor`: every module of the wheel's packages, then each feature's imports.
+    /// A module may lack an optional dependency from outside the wheel (ModuleNotFoundError
+    /// naming another package): that is not a failure.
+    Every,
+}
+
+/// The Python of an import check (`Probe`) of the wheel's packages and `features`. A missing
+/// dependency, a truncated file or a broken interpreter fails it; run without
+/// PYTHONDONTWRITEBYTECODE, it leaves the bytecode of what it imported in the venv.
+pub fn import_probe(pkg: &Package, features: &[Feature], depth: Probe) -> String {
     let tops: Vec<&str> = pkg
         .manifest
         .packages
@@ -480,25 +518,35 @@ pub fn import_probe(pkg: &Package, features: &[Feature]) -> String {
         .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .collect();
     let mut code = format!(
-        "import importlib, pkgutil\n\
+        "import importlib, pkgutil, runpy, sys\n\
          tops = {}\n\
          for top in tops:\n\
-         \x20   m = importlib.import_module(top)\n\
-         \x20   for info in pkgutil.walk_packages(getattr(m, '__path__', []), top + '.'):\n\
-         \x20       if info.name.endswith('.__main__'):\n\
-         \x20           continue\n\
-         \x20       try:\n\
-         \x20           importlib.import_module(info.name)\n\
-         \x20       except ModuleNotFoundError as e:\n\
-         \x20           if (e.name or '').split('.')[0] in tops:\n\
-         \x20               raise\n",
+         \x20   m = importlib.import_module(top)\n",
         serde_json::to_string(&tops).unwrap_or_else(|_| "[]".into())
     );
+    if depth == Probe::Every {
+        code.push_str(
+            "    for info in pkgutil.walk_packages(getattr(m, '__path__', []), top + '.'):\n\
+             \x20       if info.name.endswith('.__main__'):\n\
+             \x20           continue\n\
+             \x20       try:\n\
+             \x20           importlib.import_module(info.name)\n\
+             \x20       except ModuleNotFoundError as e:\n\
+             \x20           if (e.name or '').split('.')[0] in tops:\n\
+             \x20               raise\n",
+        );
+    }
     for f in features {
         if !f.probe().is_empty() {
             code.push_str(f.probe());
             code.push('\n');
         }
+    }
+    if depth == Probe::Entry {
+        code.push_str(
+            "sys.argv = ['ktx-daemon', '--version']\n\
+             runpy.run_module('ktx_daemon', run_name='__main__', alter_sys=True)\n",
+        );
     }
     code
 }

@@ -589,7 +589,16 @@ fn on_a_terminal_the_first_install_asks_and_says_what_will_be_downloaded() {
             && text.contains("Install it now? [Y/n]"),
         "{text}"
     );
-    assert!(!declined.status.success());
+    assert_eq!(declined.status.code(), Some(4), "{}", stdout_of(&declined));
+    assert!(!sb.version_dir().join("manifest.json").exists());
+    // Ctrl-D (end of input) is no answer, and no answer is no: exit 4, nothing installed.
+    let eof = on_a_terminal(&sb, q, "\x04");
+    assert!(
+        stdout_of(&eof).contains("Install it now? [Y/n]"),
+        "{}",
+        stdout_of(&eof)
+    );
+    assert_eq!(eof.status.code(), Some(4), "{}", stdout_of(&eof));
     assert!(!sb.version_dir().join("manifest.json").exists());
     let accepted = on_a_terminal(&sb, q, "y\n");
     assert!(accepted.status.success(), "{}", stdout_of(&accepted));

@@ -801,6 +801,196 @@ pub fn run(repo: &Path, env: &BenchEnv, opts: &Options) -> Result<Vec<Row>> {
         });
     }
     let _ = ktx2(vec!["runtime".into(), "stop".into()]).status();
+    rows.extend(heavy_rows(repo, env, runs)?);
+    Ok(rows)
+}
+
+/// A Python 3.13+ for the heavy payload's rows: `KTX_BENCH_PYTHON313`, else pyenv's newest.
+fn python313() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KTX_BENCH_PYTHON313") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| PathBuf::from("/root/.pyenv"));
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("3.13"))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|d| d.join("bin/python3.13"))
+        .context("no Python 3.13 for the heavy payload's rows (set KTX_BENCH_PYTHON313)")
+}
+
+fn dir_size(p: &Path) -> u64 {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+/// The payload in KTX's real shape (python/ + fixtures/payloads/heavy: Requires-Python >=3.13,
+/// numpy, pandas, orjson, psycopg): a first install by ktx against uvx of the same wheel,
+/// with a warm uv cache and with an empty one.
+fn heavy_rows(repo: &Path, env: &BenchEnv, runs: usize) -> Result<Vec<Row>> {
+    eprintln!("==> bench: the heavy payload (python/ + fixtures/payloads/heavy)");
+    let dir = env.dir.join("heavy");
+    let projects = [
+        PathBuf::from("python"),
+        PathBuf::from("fixtures/payloads/heavy"),
+    ];
+    let wheel = crate::pack::build_payload_wheel(repo, &projects, &dir.join("dist"))?;
+    let native = crate::pack::NativeBinary {
+        npm_dir: ktx_bootstrap::targets::host()
+            .context("no npm directory for this host")?
+            .npm_dir
+            .to_string(),
+        path: env.ktx.clone(),
+    };
+    let package = dir.join("package");
+    crate::pack::stage(
+        &crate::pack::StageOptions {
+            repo,
+            wheel: &wheel,
+            binaries: std::slice::from_ref(&native),
+            pin_cache: &repo.join("target/ktx-release/uv-pins.json"),
+            require_github_pins: false,
+        },
+        &package,
+    )?;
+    let py = python313()?;
+    // Only that interpreter and the system's tools: uv finds it, as a user's PATH would.
+    let path = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin",
+        py.parent().unwrap_or(Path::new("/")).display()
+    );
+    let root = dir.join("runtime");
+    let warm_cache = dir.join("uv-cache");
+    let cold_cache = dir.join("uv-cache-cold");
+    let ktx_install = |cache: PathBuf| {
+        let (ktx, package, root, uv, path, dir) = (
+            env.ktx.clone(),
+            package.clone(),
+            root.clone(),
+            env.uv.clone(),
+            path.clone(),
+            dir.clone(),
+        );
+        move || {
+            let mut c = Command::new(&ktx);
+            c.args(["runtime", "install", "--yes"])
+                .env("KTX_PACKAGE_ROOT", &package)
+                .env("KTX_RUNTIME_DIR", &root)
+                .env("KTX_UV", &uv)
+                .env("UV_CACHE_DIR", &cache)
+                .env("PATH", &path)
+                .current_dir(&dir);
+            c
+        }
+    };
+    let uvx = |cache: PathBuf| {
+        let (uv, wheel, path) = (env.uv.clone(), wheel.path.clone(), path.clone());
+        move || {
+            let mut c = Command::new(&uv);
+            c.args(["tool", "run", "--isolated", "--from"])
+                .arg(&wheel)
+                .args(["ktx-daemon", "--version"])
+                .env("UV_CACHE_DIR", &cache)
+                .env("PATH", &path);
+            c
+        }
+    };
+    let wipe_root = {
+        let root = root.clone();
+        move || -> Result<()> {
+            let _ = std::fs::remove_dir_all(&root);
+            Ok(())
+        }
+    };
+    // Fill the warm cache once.
+    check(
+        ktx_install(warm_cache.clone())()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status(),
+        "ktx runtime install (heavy payload)",
+    )?;
+    let mut ours = mk(
+        "ktx runtime install (empty root, warm uv cache)",
+        ktx_install(warm_cache.clone()),
+    );
+    ours.before = Some(Box::new(wipe_root.clone()));
+    let peer = mk(
+        "uvx --isolated --from <wheel> ktx-daemon --version (warm uv cache)",
+        uvx(warm_cache.clone()),
+    );
+    let n = runs.min(5);
+    let s = measure(&[&ours, &peer], n, 0)?;
+    let r = ratio(&s[1], &s[0]);
+    let mut rows = vec![Row {
+        id: "heavy-first-run",
+        what: "heavy payload, first run with a warm uv cache: ktx vs uvx".into(),
+        ours: (ours.label.clone(), s[0].clone()),
+        peer: Some((peer.label.clone(), s[1].clone())),
+        result: format!("{r:.2}x of uvx"),
+        target: "<= 1.2x".into(),
+        met: Some(r <= 1.2),
+        commands: vec![
+            format!("{} (after rm -rf the root)", ours.shown),
+            peer.shown.clone(),
+        ],
+    }];
+    let wipe_cold = {
+        let (root, cold) = (root.clone(), cold_cache.clone());
+        move || -> Result<()> {
+            let _ = std::fs::remove_dir_all(&root);
+            let _ = std::fs::remove_dir_all(&cold);
+            Ok(())
+        }
+    };
+    let mut ours = mk(
+        "ktx runtime install (empty root, empty uv cache)",
+        ktx_install(cold_cache.clone()),
+    );
+    ours.before = Some(Box::new(wipe_cold.clone()));
+    let mut peer = mk(
+        "uvx --isolated --from <wheel> ktx-daemon --version (empty uv cache)",
+        uvx(cold_cache.clone()),
+    );
+    peer.before = Some(Box::new(wipe_cold));
+    let s = measure(&[&ours, &peer], runs.min(2), 0)?;
+    let downloaded = dir_size(&cold_cache);
+    let r = ratio(&s[1], &s[0]);
+    rows.push(Row {
+        id: "heavy-first-run-cold",
+        what: "heavy payload, first run with an empty uv cache: ktx vs uvx".into(),
+        ours: (ours.label.clone(), s[0].clone()),
+        peer: Some((peer.label.clone(), s[1].clone())),
+        result: format!(
+            "{r:.2}x of uvx; uv cache after: {} MB",
+            downloaded.div_ceil(1 << 20)
+        ),
+        target: "-".into(),
+        met: None,
+        commands: vec![
+            format!("{} (after rm -rf the root and the cache)", ours.shown),
+            format!("{} (after rm -rf the cache)", peer.shown),
+        ],
+    });
+    wipe_root()?;
     Ok(rows)
 }
 

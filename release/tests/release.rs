@@ -513,6 +513,7 @@ fn the_merged_wheel_is_kaelio_ktx_with_the_strictest_requires_python_and_the_mer
     let (files, _) = unzip_listing(&wheel);
     for f in [
         "ktx_heavy/__init__.py",
+        "ktx_heavy/compute.py",
         "ktx_heavy/schema.json",
         "ktx_daemon/__init__.py",
         "semantic_layer/__init__.py",

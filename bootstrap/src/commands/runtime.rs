@@ -368,7 +368,7 @@ fn checks(ctx: &Ctx) -> Vec<Check> {
             }
         }
         if let Some(p) = &pkg {
-            let code = install::import_probe(p, &m.features);
+            let code = install::import_probe(p, &m.features, install::Probe::Every);
             let what = format!(
                 "every module of {} imports ({})",
                 if p.manifest.packages.is_empty() {
