@@ -14,6 +14,8 @@ pub mod exit {
     pub const REJECTED: i32 = 3;
     pub const NEEDS_INSTALL: i32 = 4;
     pub const INTEGRITY: i32 = 5;
+    /// Interrupted by SIGINT/SIGTERM (128 + SIGINT), as shells report it.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,10 @@ pub enum Error {
     #[error("installing the Python runtime failed: {reason}")]
     InstallFailed { reason: String, log: PathBuf },
 
+    /// SIGINT or SIGTERM stopped the work; `state` says what was left (one line).
+    #[error("interrupted: {state}")]
+    Interrupted { state: String },
+
     #[error("{message}")]
     Other { message: String, hint: String },
 }
@@ -67,6 +73,7 @@ impl Error {
             Error::Rejected { .. } => exit::REJECTED,
             Error::NeedsInstall { .. } => exit::NEEDS_INSTALL,
             Error::Integrity { .. } => exit::INTEGRITY,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
             _ => exit::ERROR,
         }
     }
@@ -77,7 +84,7 @@ impl Error {
             Error::Usage { hint, .. } | Error::Io { hint, .. } | Error::Other { hint, .. } => {
                 hint.clone()
             }
-            Error::Rejected { .. } => String::new(),
+            Error::Rejected { .. } | Error::Interrupted { .. } => String::new(),
             Error::NeedsInstall { command, .. } => format!("run: {command}"),
             Error::Integrity { .. } => "the package is damaged or was tampered with; reinstall @kaelio/ktx (npm cache clean --force, then run it again)".into(),
             Error::UvMissing { searched } => format!(

@@ -1,17 +1,30 @@
-//! Installing the runtime: verify the bundled wheel, find uv, take the version's install lock,
-//! choose the interpreter (`python`: the wheel's Requires-Python, a managed one if the machine
-//! has none), build the venv in `.staging`, install the wheel, check that `ktx-daemon --version`
-//! runs and the wheel's packages import, rename the venv live, and write manifest.json last
-//! (the commit point). A run killed at any moment leaves the old state or no manifest; the next
-//! run cleans up and installs again.
+//! Installing the runtime, as one transaction no interruption can break:
+//!
+//! 1. verify the bundled wheel, find uv, take the version's install lock;
+//! 2. collect what earlier, killed attempts left (their staging venvs, trash): while this
+//!    process holds the install lock, no other attempt owns any of it;
+//! 3. check the free space against what the venv will take ("disk full" before, not during);
+//! 4. build in this attempt's own `.staging-<id>`: choose the interpreter (`python`), create
+//!    the venv, install the wheel, check that it imports and that `-m ktx_daemon --version`
+//!    answers this version (`Probe::Entry`);
+//! 5. stop this version's daemon, wait for running commands (the use lock), then swap: the
+//!    live venv steps aside, the new one takes its name, `manifest.json` is written last.
+//!
+//! A working runtime is never taken down before its replacement is verified: a failed or
+//! interrupted rebuild (`--force`, a repair) leaves it answering. SIGINT/SIGTERM stop the
+//! attempt and its children (`process`) and end with exit 130; a SIGKILL leaves only leftovers
+//! that the next install collects. Orphans of a killed attempt write into a staging directory
+//! no later attempt uses.
 
 use crate::context::Ctx;
+use crate::disk;
 use crate::error::{Error, Result};
 use crate::feature::Feature;
 use crate::lock;
 use crate::manifest::{self, PythonInfo, RuntimeManifest, State, UvInfo};
 use crate::package::{FileDigest, Package};
 use crate::paths::{venv_bin, Layout};
+use crate::process;
 use crate::progress::Progress;
 use crate::python::{self, Interpreter};
 use crate::uv::{self, Uv};
@@ -20,13 +33,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The runtime for this CLI if it is installed, current and has `feature`; no process is run.
+/// The least free space an install starts with when there is no venv to measure (the core of
+/// our payload takes about 60 MB; KTX's real one about 250 MB).
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
+
+/// The runtime for this CLI if it is installed, current, runnable and has `feature`; no process
+/// is run.
 pub fn ready(layout: &Layout, pkg: &Package, feature: Feature) -> Option<RuntimeManifest> {
     match manifest::read(layout) {
         State::Present(m)
             if manifest::mismatch(&m, &layout.version, &pkg.manifest.wheel.sha256).is_none()
                 && m.has(feature)
-                && Path::new(&m.daemon).is_file() =>
+                && manifest::unusable(&m).is_none() =>
         {
             Some(*m)
         }
@@ -43,7 +61,7 @@ pub fn ensure(ctx: &Ctx, pkg: &Package, feature: Feature) -> Result<RuntimeManif
     let state = manifest::read(&ctx.layout);
     let consented_before = match &state {
         State::Present(m) => feature == Feature::Core || m.has(feature),
-        _ => ctx.layout.venv().exists() || ctx.layout.staging().exists(),
+        _ => ctx.layout.venv().exists() || !ctx.layout.leftovers().is_empty(),
     };
     if !consented_before {
         ctx.consent.ask(
@@ -52,9 +70,12 @@ pub fn ensure(ctx: &Ctx, pkg: &Package, feature: Feature) -> Result<RuntimeManif
             &ctx.install_command(feature),
         )?;
     } else if let State::Present(m) = &state {
-        if let Some(why) = manifest::mismatch(m, &ctx.layout.version, &pkg.manifest.wheel.sha256) {
+        let why = manifest::mismatch(m, &ctx.layout.version, &pkg.manifest.wheel.sha256)
+            .map(|w| format!("is out of date ({w})"))
+            .or_else(|| manifest::unusable(m).map(|w| format!("cannot run ({w})")));
+        if let Some(why) = why {
             eprintln!(
-                "ktx: the runtime at {} is out of date ({why}); reinstalling",
+                "ktx: the runtime at {} {why}; rebuilding it",
                 ctx.layout.version_dir().display()
             );
         }
@@ -132,7 +153,7 @@ fn explain(ctx: &Ctx, pkg: &Package, feature: Feature) -> String {
     text
 }
 
-/// Install (or repair) the runtime with `features`; `force` rebuilds a working one.
+/// Install (or repair) the runtime with `features`; `force` rebuilds a working one (beside it).
 pub fn install(
     ctx: &Ctx,
     pkg: &Package,
@@ -142,20 +163,23 @@ pub fn install(
     let layout = &ctx.layout;
     pkg.verify_wheel()?;
     let uv = find_uv(ctx, pkg)?;
-    let dir = layout.version_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io("cannot create the runtime directory", &dir, e))?;
+    disk::create_dir(&layout.root, 0o755)?;
+    disk::create_dir(&layout.version_dir(), 0o755)?;
     let _lock = lock::exclusive(&layout.install_lock(), || {
         eprintln!(
             "ktx: another ktx is installing the runtime in {}; waiting for it",
-            dir.display()
+            layout.version_dir().display()
         )
     })?;
+    process::catch_interrupts();
+    for left in layout.leftovers() {
+        disk::discard(&left)?;
+    }
     // Another process may have finished the work while this one waited.
     let current = match manifest::read(layout) {
         State::Present(m)
             if manifest::mismatch(&m, &layout.version, &pkg.manifest.wheel.sha256).is_none()
-                && Path::new(&m.daemon).is_file() =>
+                && manifest::unusable(&m).is_none() =>
         {
             Some(*m)
         }
@@ -166,24 +190,37 @@ pub fn install(
             return Ok(m.clone());
         }
     }
+    let rebuild = force || current.is_none();
     let log_path = new_log(layout)?;
-    let mut log = File::create(&log_path)
+    if rebuild {
+        check_space(layout, &log_path)?;
+    }
+    let log = File::create(&log_path)
         .map_err(|e| Error::io("cannot create the install log", &log_path, e))?;
-    let progress = Progress::new();
+    let mut attempt = Attempt {
+        ctx,
+        pkg,
+        uv: &uv,
+        id: attempt_id(),
+        log,
+        log_path,
+        progress: Progress::new(),
+    };
     let result = (|| {
         let mut m = match current {
-            Some(m) if !force => m,
-            _ => install_core(ctx, pkg, &uv, &mut log, &log_path, &progress)?,
+            Some(m) if !rebuild => m,
+            _ => attempt.core()?,
         };
         for &f in features.iter().filter(|&&f| f != Feature::Core) {
             if !m.has(f) {
-                install_extra(ctx, pkg, &uv, f, &mut m, &mut log, &log_path, &progress)?;
+                attempt.extra(f, &mut m)?;
             }
         }
         Ok(m)
     })();
+    let _ = disk::discard(&layout.staging(&attempt.id));
     match &result {
-        Ok(m) => progress.finish(&format!(
+        Ok(m) => attempt.progress.finish(&format!(
             "runtime ready: {} ({}) on Python {} ({} {})",
             layout.version_dir().display(),
             m.feature_list(),
@@ -191,9 +228,64 @@ pub fn install(
             m.python.source,
             m.python.base
         )),
-        Err(_) => progress.abandon(),
+        Err(_) => attempt.progress.abandon(),
     }
     result
+}
+
+/// Remove what interrupted installs left in this version's directory, under the install lock
+/// (so that no attempt still owns any of it); the number removed.
+pub fn collect_leftovers(layout: &Layout) -> Result<usize> {
+    let _lock = lock::exclusive(&layout.install_lock(), || {
+        eprintln!("ktx: waiting for the install in progress to finish")
+    })?;
+    let found = layout.leftovers();
+    for left in &found {
+        disk::discard(left)?;
+    }
+    Ok(found.len())
+}
+
+/// A name no other attempt has: this process and the time.
+fn attempt_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// Free space for another venv, checked before anything is built: the live venv's size when
+/// there is one (a rebuild needs as much again), else `MIN_FREE_BYTES`.
+fn check_space(layout: &Layout, log_path: &Path) -> Result<()> {
+    let live = layout.venv();
+    let needed = if live.is_dir() {
+        disk::tree_size(&live).max(MIN_FREE_BYTES)
+    } else {
+        MIN_FREE_BYTES
+    };
+    match disk::free_bytes(&layout.version_dir()) {
+        Some(free) if free < needed => Err(disk_full(layout, Some(free), needed, log_path)),
+        _ => Ok(()),
+    }
+}
+
+fn disk_full(layout: &Layout, free: Option<u64>, needed: u64, log_path: &Path) -> Error {
+    let free = free.or_else(|| disk::free_bytes(&layout.version_dir()));
+    Error::InstallFailed {
+        reason: format!(
+            "disk full: {} MB free under {}, about {} MB needed{}",
+            free.map_or("?".into(), |f| disk::mb(f).to_string()),
+            layout.root.display(),
+            disk::mb(needed),
+            if layout.venv().is_dir() {
+                "; the runtime in place was not changed"
+            } else {
+                ""
+            }
+        ),
+        log: log_path.to_path_buf(),
+    }
 }
 
 fn find_uv(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
@@ -206,88 +298,9 @@ fn find_uv(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
 
 fn new_log(layout: &Layout) -> Result<PathBuf> {
     let logs = layout.logs();
-    std::fs::create_dir_all(&logs)
-        .map_err(|e| Error::io("cannot create the log directory", &logs, e))?;
+    disk::create_dir(&logs, 0o700)?;
     let stamp = manifest::now_rfc3339().replace([':', '-'], "");
     Ok(logs.join(format!("install-{stamp}-{}.log", std::process::id())))
-}
-
-/// Run one command with its output in the log; on failure, the error names the log.
-fn run_logged(
-    ctx: &Ctx,
-    mut cmd: Command,
-    log: &mut File,
-    log_path: &Path,
-    what: &str,
-    progress: &Progress,
-) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    if ctx.verbose {
-        progress.println(&format!("ktx: $ {shown}"));
-    }
-    let _ = writeln!(log, "$ {shown}");
-    let _ = log.flush();
-    let out = log
-        .try_clone()
-        .map_err(|e| Error::io("cannot write the install log", log_path, e))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| Error::io("cannot write the install log", log_path, e))?;
-    die_with_parent(&mut cmd);
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .status()
-        .map_err(|e| Error::InstallFailed {
-            reason: format!("{what}: cannot run {shown}: {e}"),
-            log: log_path.to_path_buf(),
-        })?;
-    let _ = writeln!(log, "# exit: {status}\n");
-    if !status.success() {
-        let tail = tail_of(log_path, 6);
-        return Err(Error::InstallFailed {
-            reason: format!("{what} failed ({status})\n{tail}"),
-            log: log_path.to_path_buf(),
-        });
-    }
-    Ok(())
-}
-
-/// As `run_logged`, and its standard output (also written to the log).
-fn run_logged_output(
-    ctx: &Ctx,
-    mut cmd: Command,
-    log: &mut File,
-    log_path: &Path,
-    what: &str,
-    progress: &Progress,
-) -> Result<String> {
-    let shown = format!("{cmd:?}");
-    if ctx.verbose {
-        progress.println(&format!("ktx: $ {shown}"));
-    }
-    let _ = writeln!(log, "$ {shown}");
-    die_with_parent(&mut cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::InstallFailed {
-            reason: format!("{what}: cannot run {shown}: {e}"),
-            log: log_path.to_path_buf(),
-        })?;
-    let _ = log.write_all(&out.stdout);
-    let _ = log.write_all(&out.stderr);
-    let _ = writeln!(log, "# exit: {}\n", out.status);
-    let _ = log.flush();
-    if !out.status.success() {
-        let tail = tail_of(log_path, 6);
-        return Err(Error::InstallFailed {
-            reason: format!("{what} failed ({})\n{tail}", out.status),
-            log: log_path.to_path_buf(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
 /// The last `n` lines of a file, indented, for an error message.
@@ -301,196 +314,267 @@ pub fn tail_of(path: &Path, n: usize) -> String {
         .join("\n")
 }
 
-/// Take a leftover directory out of the way: rename it to `.trash-*` (atomic, even if an
-/// orphaned uv of a killed ktx still writes into it), then delete it as far as possible.
-fn remove_dir(path: &Path) -> Result<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let trash = parent.join(format!(
-        ".trash-{}-{}",
-        std::process::id(),
-        path.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ));
-    std::fs::rename(path, &trash).map_err(|e| Error::io("cannot remove", path, e))?;
-    let _ = std::fs::remove_dir_all(&trash);
-    Ok(())
+/// One install attempt: what every step needs, and the steps.
+struct Attempt<'a> {
+    ctx: &'a Ctx,
+    pkg: &'a Package,
+    uv: &'a Uv,
+    /// Names this attempt's staging venv.
+    id: String,
+    log: File,
+    log_path: PathBuf,
+    progress: Progress,
 }
 
-/// Delete what earlier `remove_dir` calls could not (best effort).
-fn empty_trash(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".trash-") {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
+impl Attempt<'_> {
+    /// The error for an interrupted attempt: the runtime in place was not changed.
+    fn interrupted(&self) -> Error {
+        Error::Interrupted {
+            state: format!(
+                "the runtime in {} was not changed",
+                self.ctx.layout.version_dir().display()
+            ),
         }
     }
-}
 
-/// Children of the install die with this ktx (Linux): a killed install leaves no uv behind
-/// still writing into the staging directory.
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
+    /// Run one command under supervision, its output into the log (and its stdout returned);
+    /// a failure names the log, a full disk says so.
+    fn run(&mut self, mut cmd: Command, what: &str) -> Result<String> {
+        if process::interrupted().is_some() {
+            return Err(self.interrupted());
+        }
+        let shown = format!("{cmd:?}");
+        if self.ctx.verbose {
+            self.progress.println(&format!("ktx: $ {shown}"));
+        }
+        let _ = writeln!(self.log, "$ {shown}");
+        let _ = self.log.flush();
+        let err = self
+            .log
+            .try_clone()
+            .map_err(|e| Error::io("cannot write the install log", &self.log_path, e))?;
+        process::supervise(&mut cmd);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| Error::InstallFailed {
+                reason: format!("{what}: cannot run {shown}: {e}"),
+                log: self.log_path.clone(),
+            })?;
+        // Read stdout on a thread so that a chatty child never blocks on a full pipe.
+        let mut stdout = child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                let _ = std::io::Read::read_to_end(s, &mut buf);
+            }
+            buf
+        });
+        let waited = process::wait(&mut child);
+        let out = reader.join().unwrap_or_default();
+        let _ = self.log.write_all(&out);
+        let status = match waited {
+            Ok(Ok(status)) => status,
+            Ok(Err(_signal)) => {
+                let _ = writeln!(self.log, "# interrupted\n");
+                return Err(self.interrupted());
+            }
+            Err(e) => {
+                return Err(Error::InstallFailed {
+                    reason: format!("{what}: {shown} did not finish: {e}"),
+                    log: self.log_path.clone(),
+                })
+            }
+        };
+        let _ = writeln!(self.log, "# exit: {status}\n");
+        let _ = self.log.flush();
+        if !status.success() {
+            let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            if text.contains("No space left on device") || text.contains("os error 28") {
+                let needed = disk::tree_size(&self.ctx.layout.venv()).max(MIN_FREE_BYTES);
+                return Err(disk_full(&self.ctx.layout, None, needed, &self.log_path));
+            }
+            return Err(Error::InstallFailed {
+                reason: format!("{what} failed ({status})\n{}", tail_of(&self.log_path, 6)),
+                log: self.log_path.clone(),
             });
         }
+        Ok(String::from_utf8_lossy(&out).to_string())
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
-}
 
-fn install_core(
-    ctx: &Ctx,
-    pkg: &Package,
-    uv: &Uv,
-    log: &mut File,
-    log_path: &Path,
-    progress: &Progress,
-) -> Result<RuntimeManifest> {
-    let layout = &ctx.layout;
-    // The commit point goes first: from here until the new manifest is written, the runtime
-    // reads as not installed.
-    match std::fs::remove_file(layout.manifest()) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::io("cannot remove", layout.manifest(), e))
+    /// The interpreter for the venv: a suitable one on the machine, else a managed one.
+    fn choose_python(&mut self) -> Result<Interpreter> {
+        let layout = &self.ctx.layout;
+        let spec = self.pkg.manifest.requires_python.clone();
+        let wanted = python::request(spec.as_deref());
+        self.progress
+            .step(&format!("looking for a Python {wanted}"));
+        let why = match python::find(self.uv, layout, spec.as_deref()) {
+            Ok(found) => {
+                let _ = writeln!(
+                    self.log,
+                    "# python {wanted}: {} ({})\n",
+                    found.path.display(),
+                    found.origin.name()
+                );
+                return Ok(found);
+            }
+            Err(why) => why,
+        };
+        let _ = writeln!(
+            self.log,
+            "# python {wanted}: none on this machine ({why})\n"
+        );
+        if python::downloads_forbidden() {
+            return Err(Error::InstallFailed {
+                reason: format!(
+                    "the runtime needs Python {wanted}, this machine has none ({why}), and UV_PYTHON_DOWNLOADS forbids downloading one"
+                ),
+                log: self.log_path.clone(),
+            });
         }
-        _ => {}
+        self.progress.step(&format!(
+            "downloading a managed Python {wanted} into {} (uv verifies its checksum)",
+            python::install_dir(layout).display()
+        ));
+        let cmd = python::install_command(self.uv, layout, spec.as_deref())?;
+        self.run(cmd, "downloading a managed Python")?;
+        python::find(self.uv, layout, spec.as_deref()).map_err(|why| Error::InstallFailed {
+            reason: format!("uv installed a Python {wanted} but cannot find it: {why}"),
+            log: self.log_path.clone(),
+        })
     }
-    remove_dir(&layout.staging())?;
-    remove_dir(&layout.retired())?;
-    empty_trash(&layout.version_dir());
-    let uv_version = uv::version(&uv.path)?;
-    let interpreter = choose_python(ctx, pkg, uv, log, log_path, progress)?;
-    let staging = layout.staging();
-    progress.step("creating the Python virtual environment");
-    let mut venv = uv::command(&uv.path, layout);
-    venv.args(["venv", "--relocatable", "--color", "never", "--python"])
-        .arg(&interpreter.path)
-        .arg(&staging);
-    run_logged(
-        ctx,
-        venv,
-        log,
-        log_path,
-        "creating the virtual environment",
-        progress,
-    )?;
-    let staging_python = venv_bin(&staging, "python");
-    progress.step(&format!(
-        "installing kaelio-ktx {} and its dependencies",
-        layout.version
-    ));
-    let pip = pip_install(uv, layout, &staging_python, pkg.wheel_path().as_os_str())?;
-    run_logged(ctx, pip, log, log_path, "installing the wheel", progress)?;
-    progress.step("checking that the runtime imports and runs");
-    let probe = probe_command(
-        &staging_python,
-        &import_probe(pkg, &[Feature::Core], Probe::Entry),
-    );
-    let reported = run_logged_output(
-        ctx,
-        probe,
-        log,
-        log_path,
-        "checking the runtime (imports, ktx-daemon --version)",
-        progress,
-    )?;
-    let reported = reported.trim();
-    if reported != format!("ktx-daemon {}", layout.version) {
-        return Err(Error::InstallFailed {
-            reason: format!(
-                "the installed ktx-daemon reports {reported:?}, expected ktx-daemon {}",
-                layout.version
-            ),
-            log: log_path.to_path_buf(),
-        });
-    }
-    // Go live: the old venv (if any) steps aside, the new one takes its name.
-    let live = layout.venv();
-    if live.exists() {
-        std::fs::rename(&live, layout.retired())
-            .map_err(|e| Error::io("cannot retire the old venv", &live, e))?;
-    }
-    std::fs::rename(&staging, &live)
-        .map_err(|e| Error::io("cannot move the new venv into place", &live, e))?;
-    remove_dir(&layout.retired())?;
-    let python_version = venv_python_version(&live).unwrap_or_default();
-    let m = RuntimeManifest {
-        cli_version: layout.version.clone(),
-        wheel: FileDigest {
-            file: pkg.manifest.wheel.file.clone(),
-            sha256: pkg.manifest.wheel.sha256.clone(),
-        },
-        python: PythonInfo {
-            executable: layout.venv_python().display().to_string(),
-            version: python_version,
-            base: interpreter.path.display().to_string(),
-            source: interpreter.origin.name().to_string(),
-        },
-        daemon: layout.venv_daemon().display().to_string(),
-        features: vec![Feature::Core],
-        uv: UvInfo {
-            path: uv.path.display().to_string(),
-            version: uv_version,
-            source: uv.source.describe().to_string(),
-        },
-        installed_at: manifest::now_rfc3339(),
-    };
-    manifest::write(layout, &m)?;
-    Ok(m)
-}
 
-#[allow(clippy::too_many_arguments)]
-fn install_extra(
-    ctx: &Ctx,
-    pkg: &Package,
-    uv: &Uv,
-    feature: Feature,
-    m: &mut RuntimeManifest,
-    log: &mut File,
-    log_path: &Path,
-    progress: &Progress,
-) -> Result<()> {
-    let layout = &ctx.layout;
-    progress.step(&format!(
-        "installing the {feature} feature (large download)"
-    ));
-    let extra = feature.extra().unwrap_or(feature.name());
-    let spec = format!("{}[{extra}]", pkg.wheel_path().display());
-    let pip = pip_install(uv, layout, &layout.venv_python(), spec.as_ref())?;
-    run_logged(
-        ctx,
-        pip,
-        log,
-        log_path,
-        &format!("installing {feature}"),
-        progress,
-    )?;
-    progress.step(&format!("checking that {feature} imports"));
-    let check = probe_command(
-        &layout.venv_python(),
-        &import_probe(pkg, &[feature], Probe::Entry),
-    );
-    run_logged(
-        ctx,
-        check,
-        log,
-        log_path,
-        &format!("importing {feature}"),
-        progress,
-    )?;
-    m.features.push(feature);
-    manifest::write(layout, m)
+    /// Build the core runtime beside the live one, verify it, then swap it in.
+    fn core(&mut self) -> Result<RuntimeManifest> {
+        let layout = self.ctx.layout.clone();
+        let uv_version = uv::version(&self.uv.path)?;
+        let interpreter = self.choose_python()?;
+        let staging = layout.staging(&self.id);
+        self.progress
+            .step("creating the Python virtual environment");
+        let mut venv = uv::command(&self.uv.path, &layout);
+        venv.args(["venv", "--relocatable", "--color", "never", "--python"])
+            .arg(&interpreter.path)
+            .arg(&staging);
+        self.run(venv, "creating the virtual environment")?;
+        let staging_python = venv_bin(&staging, "python");
+        self.progress.step(&format!(
+            "installing kaelio-ktx {} and its dependencies",
+            layout.version
+        ));
+        let pip = pip_install(
+            self.uv,
+            &layout,
+            &staging_python,
+            self.pkg.wheel_path().as_os_str(),
+        )?;
+        self.run(pip, "installing the wheel")?;
+        self.progress
+            .step("checking that the runtime imports and runs");
+        let probe = probe_command(
+            &staging_python,
+            &import_probe(self.pkg, &[Feature::Core], Probe::Entry),
+        );
+        let reported = self.run(
+            probe,
+            "checking the runtime (imports, ktx-daemon --version)",
+        )?;
+        let reported = reported.trim();
+        if reported != format!("ktx-daemon {}", layout.version) {
+            return Err(Error::InstallFailed {
+                reason: format!(
+                    "the installed ktx-daemon reports {reported:?}, expected ktx-daemon {}",
+                    layout.version
+                ),
+                log: self.log_path.clone(),
+            });
+        }
+        disk::restrict_writes(&staging);
+        if process::interrupted().is_some() {
+            return Err(self.interrupted());
+        }
+        let python_version = venv_python_version(&staging).unwrap_or_default();
+        self.swap(&staging)?;
+        let m = RuntimeManifest {
+            cli_version: layout.version.clone(),
+            wheel: FileDigest {
+                file: self.pkg.manifest.wheel.file.clone(),
+                sha256: self.pkg.manifest.wheel.sha256.clone(),
+            },
+            python: PythonInfo {
+                executable: layout.venv_python().display().to_string(),
+                version: python_version,
+                base: interpreter.path.display().to_string(),
+                source: interpreter.origin.name().to_string(),
+            },
+            daemon: layout.venv_daemon().display().to_string(),
+            features: vec![Feature::Core],
+            uv: UvInfo {
+                path: self.uv.path.display().to_string(),
+                version: uv_version,
+                source: self.uv.source.describe().to_string(),
+            },
+            installed_at: manifest::now_rfc3339(),
+        };
+        manifest::write(&layout, &m)?;
+        Ok(m)
+    }
+
+    /// Put the verified `staging` venv live: stop this version's daemon (it runs the old
+    /// venv's code), wait until no command uses the runtime, then two renames; the caller
+    /// writes the manifest right after. A crash between the renames reads as "broken, venv
+    /// missing" and the next run rebuilds; it never reads as installed over a half venv.
+    fn swap(&mut self, staging: &Path) -> Result<()> {
+        let layout = self.ctx.layout.clone();
+        if let Err(e) = crate::daemon::stop(&layout) {
+            let _ = writeln!(self.log, "# could not stop the daemon: {e}");
+        }
+        let _in_use = lock::exclusive(&layout.use_lock(), || {
+            eprintln!("ktx: waiting for the commands using the runtime to finish")
+        })?;
+        let live = layout.venv();
+        let retired = layout.retired(&self.id);
+        let had_live = live.exists();
+        if had_live {
+            std::fs::rename(&live, &retired)
+                .map_err(|e| Error::io("cannot retire the old venv", &live, e))?;
+        }
+        if let Err(e) = std::fs::rename(staging, &live) {
+            if had_live {
+                let _ = std::fs::rename(&retired, &live);
+            }
+            return Err(Error::io("cannot move the new venv into place", &live, e));
+        }
+        if had_live {
+            disk::discard(&retired)?;
+        }
+        Ok(())
+    }
+
+    /// Add a feature's extra to the live venv; the manifest records it only once it imports.
+    fn extra(&mut self, feature: Feature, m: &mut RuntimeManifest) -> Result<()> {
+        let layout = self.ctx.layout.clone();
+        self.progress.step(&format!(
+            "installing the {feature} feature (large download)"
+        ));
+        let extra = feature.extra().unwrap_or(feature.name());
+        let spec = format!("{}[{extra}]", self.pkg.wheel_path().display());
+        let pip = pip_install(self.uv, &layout, &layout.venv_python(), spec.as_ref())?;
+        self.run(pip, &format!("installing {feature}"))?;
+        self.progress
+            .step(&format!("checking that {feature} imports"));
+        let check = probe_command(
+            &layout.venv_python(),
+            &import_probe(self.pkg, &[feature], Probe::Entry),
+        );
+        self.run(check, &format!("importing {feature}"))?;
+        disk::restrict_writes(&layout.venv());
+        m.features.push(feature);
+        manifest::write(&layout, m)
+    }
 }
 
 /// How deep an import check goes.
@@ -556,59 +640,6 @@ pub fn probe_command(python: &Path, code: &str) -> Command {
     let mut cmd = Command::new(python);
     cmd.args(["-c", code]).env_remove("PYTHONDONTWRITEBYTECODE");
     cmd
-}
-
-/// The interpreter for the venv: a suitable one on the machine, else a managed one.
-fn choose_python(
-    ctx: &Ctx,
-    pkg: &Package,
-    uv: &Uv,
-    log: &mut File,
-    log_path: &Path,
-    progress: &Progress,
-) -> Result<Interpreter> {
-    let layout = &ctx.layout;
-    let spec = pkg.manifest.requires_python.as_deref();
-    let wanted = python::request(spec);
-    progress.step(&format!("looking for a Python {wanted}"));
-    let why = match python::find(uv, layout, spec) {
-        Ok(found) => {
-            let _ = writeln!(
-                log,
-                "# python {wanted}: {} ({})\n",
-                found.path.display(),
-                found.origin.name()
-            );
-            return Ok(found);
-        }
-        Err(why) => why,
-    };
-    let _ = writeln!(log, "# python {wanted}: none on this machine ({why})\n");
-    if python::downloads_forbidden() {
-        return Err(Error::InstallFailed {
-            reason: format!(
-                "the runtime needs Python {wanted}, this machine has none ({why}), and UV_PYTHON_DOWNLOADS forbids downloading one"
-            ),
-            log: log_path.to_path_buf(),
-        });
-    }
-    progress.step(&format!(
-        "downloading a managed Python {wanted} into {} (uv verifies its checksum)",
-        python::install_dir(layout).display()
-    ));
-    let cmd = python::install_command(uv, layout, spec)?;
-    run_logged(
-        ctx,
-        cmd,
-        log,
-        log_path,
-        "downloading a managed Python",
-        progress,
-    )?;
-    python::find(uv, layout, spec).map_err(|why| Error::InstallFailed {
-        reason: format!("uv installed a Python {wanted} but cannot find it: {why}"),
-        log: log_path.to_path_buf(),
-    })
 }
 
 /// `uv pip install SPEC` into the venv of `python`. No bytecode is compiled here (seconds for

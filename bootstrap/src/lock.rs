@@ -1,5 +1,7 @@
 //! Advisory file locks (flock / LockFileEx through std): released when the `Lock` is dropped or
-//! the process dies, so a killed ktx never leaves a lock behind.
+//! the process dies, so a killed ktx never leaves a lock behind. A shared lock on a runtime
+//! that cannot be written (a read-only filesystem, another user's files) is taken on a
+//! read-only handle, or not at all: nothing can change such a runtime under its readers.
 
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -7,7 +9,7 @@ use std::path::Path;
 
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    _file: Option<File>,
 }
 
 fn open(path: &Path) -> Result<File> {
@@ -27,19 +29,19 @@ fn open(path: &Path) -> Result<File> {
 pub fn exclusive(path: &Path, on_wait: impl FnOnce()) -> Result<Lock> {
     let file = open(path)?;
     match file.try_lock() {
-        Ok(()) => return Ok(Lock { _file: file }),
+        Ok(()) => return Ok(Lock { _file: Some(file) }),
         Err(TryLockError::WouldBlock) => on_wait(),
         Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", path, e)),
     }
     file.lock().map_err(|e| Error::io("cannot lock", path, e))?;
-    Ok(Lock { _file: file })
+    Ok(Lock { _file: Some(file) })
 }
 
 /// Take the lock exclusively only if nobody holds it.
 pub fn try_exclusive(path: &Path) -> Result<Option<Lock>> {
     let file = open(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(Lock { _file: file })),
+        Ok(()) => Ok(Some(Lock { _file: Some(file) })),
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", path, e)),
     }
@@ -47,8 +49,21 @@ pub fn try_exclusive(path: &Path) -> Result<Option<Lock>> {
 
 /// Take the lock shared (many holders; excludes an exclusive holder).
 pub fn shared(path: &Path) -> Result<Lock> {
-    let file = open(path)?;
+    let file = match open(path) {
+        Ok(f) => f,
+        Err(e) => match File::open(path) {
+            Ok(f) => f,
+            // Cannot be created here: a read-only runtime, which no one can change either.
+            Err(_) if !writable_dir(path.parent()) => return Ok(Lock { _file: None }),
+            Err(_) => return Err(e),
+        },
+    };
     file.lock_shared()
         .map_err(|e| Error::io("cannot lock", path, e))?;
-    Ok(Lock { _file: file })
+    Ok(Lock { _file: Some(file) })
+}
+
+/// Whether files can be created in `dir` (false on a read-only filesystem).
+fn writable_dir(dir: Option<&Path>) -> bool {
+    dir.is_some_and(|d| tempfile::tempfile_in(d).is_ok())
 }

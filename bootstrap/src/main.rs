@@ -27,8 +27,17 @@ fn yes_and_no_input_typed(matches: &clap::ArgMatches) -> bool {
 }
 
 fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
+    // `setup demo` needs no runtime: it works where the runtime could not be placed.
+    if let Command::Setup(Setup::Demo { dir, force }) = &cli.command {
+        let dir = dir
+            .clone()
+            .or(cli.global.project_dir.clone())
+            .unwrap_or_else(|| "ktx-demo".into());
+        setup::demo(&dir, *force)?;
+        return Ok(exit::OK);
+    }
     let ctx = Ctx {
-        layout: Layout::resolve(cli.global.runtime_dir.as_deref(), VERSION),
+        layout: Layout::resolve(cli.global.runtime_dir.as_deref(), VERSION)?,
         consent: Consent {
             yes: cli.global.yes,
             no_input: cli.global.no_input,
@@ -37,12 +46,7 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
         project_dir: cli.global.project_dir.clone(),
     };
     match cli.command {
-        Command::Setup(Setup::Demo { dir, force }) => {
-            let dir = dir
-                .or(cli.global.project_dir)
-                .unwrap_or_else(|| "ktx-demo".into());
-            setup::demo(&dir, force)?
-        }
+        Command::Setup(Setup::Demo { .. }) => unreachable!("handled before the runtime is placed"),
         Command::Sl(SlArgs {
             connection_id,
             command,
@@ -75,12 +79,14 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
         Command::Embed { texts, json } => embed::run(&ctx, &texts, json)?,
         Command::Bootstrap => bootstrap::run(&ctx)?,
         Command::Runtime(Runtime::Install { features, force }) => {
-            runtime::install_cmd(&ctx, &features, force)?
+            runtime::install::run(&ctx, &features, force)?
         }
-        Command::Runtime(Runtime::Status { json }) => runtime::status(&ctx, json)?,
-        Command::Runtime(Runtime::Start { features }) => runtime::start(&ctx, &features)?,
-        Command::Runtime(Runtime::Stop) => runtime::stop(&ctx)?,
-        Command::Runtime(Runtime::Doctor { json, fix }) => return runtime::doctor(&ctx, json, fix),
+        Command::Runtime(Runtime::Status { json }) => runtime::status::run(&ctx, json)?,
+        Command::Runtime(Runtime::Start { features }) => runtime::daemon::start(&ctx, &features)?,
+        Command::Runtime(Runtime::Stop) => runtime::daemon::stop(&ctx)?,
+        Command::Runtime(Runtime::Doctor { json, fix }) => {
+            return runtime::doctor::run(&ctx, json, fix)
+        }
         Command::Runtime(Runtime::Prune { dry_run }) => {
             if flags_conflict {
                 return Err(Error::usage(
@@ -88,13 +94,21 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
                     "`ktx runtime prune --yes` deletes; `ktx runtime prune --dry-run` previews",
                 ));
             }
-            runtime::prune(&ctx, dry_run)?
+            runtime::prune::run(&ctx, dry_run)?
         }
     }
     Ok(exit::OK)
 }
 
 fn main() {
+    // Nothing ktx or its children (uv, Python) write is writable by others, whatever umask
+    // ktx was started with (daemon.json's 0600 would mean little in a world-writable tree).
+    #[cfg(unix)]
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old | 0o022);
+    }
     let matches = Cli::command().get_matches();
     let flags_conflict = yes_and_no_input_typed(&matches);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

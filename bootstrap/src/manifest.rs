@@ -81,6 +81,32 @@ impl RuntimeManifest {
     }
 }
 
+/// Why the venv a manifest records cannot run, from files only: its python is gone, or the
+/// base interpreter that python links to vanished (a Python upgraded or removed).
+pub fn unusable(m: &RuntimeManifest) -> Option<String> {
+    let python = std::path::Path::new(&m.python.executable);
+    if std::fs::symlink_metadata(python).is_err() {
+        return Some(format!("its python {} is missing", python.display()));
+    }
+    if !python.exists() {
+        let target = std::fs::read_link(python)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| m.python.base.clone());
+        return Some(format!(
+            "the interpreter its venv was made from, {target}, is gone"
+        ));
+    }
+    // <venv>/bin/python -> <venv>/pyvenv.cfg, whose `home` is the base interpreter's directory.
+    let venv = python.parent().and_then(|b| b.parent())?;
+    match crate::install::pyvenv_value(venv, "home") {
+        Some(home) if !std::path::Path::new(&home).is_dir() => Some(format!(
+            "the directory of the base interpreter its venv was made from, {home}, is gone"
+        )),
+        Some(_) => None,
+        None => Some(format!("{} has no pyvenv.cfg", venv.display())),
+    }
+}
+
 /// Why an installed runtime cannot serve this CLI as it is, if it cannot.
 pub fn mismatch(m: &RuntimeManifest, version: &str, wheel_sha256: &str) -> Option<String> {
     if m.cli_version != version {

@@ -6,7 +6,10 @@
 //! <root>/<cli-version>/logs/           install-<timestamp>.log
 //! <root>/<cli-version>/daemon.json     daemon state, mode 0600
 //! <root>/<cli-version>/daemon.log      the daemon's stdout and stderr
+//! <root>/<cli-version>/.staging-<id>/  an install attempt's venv, until it goes live
 //! <root>/tools/uv/<uv-version>/uv      a uv ktx downloaded
+//! <root>/python/                       Pythons uv downloaded for the runtime
+//! <root>/tls/ca-<digest>.pem           the CA bundle uv gets when npm's extra CAs are set
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,8 +45,10 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// `--runtime-dir` > `KTX_RUNTIME_ROOT` > `KTX_RUNTIME_DIR` > the platform default.
-    pub fn resolve(flag: Option<&Path>, version: &str) -> Layout {
+    /// `--runtime-dir` > `KTX_RUNTIME_ROOT` > `KTX_RUNTIME_DIR` > the platform default. The
+    /// root is always absolute: with no home to put the default in, this is an error naming
+    /// what to set, never a directory relative to wherever ktx happens to run.
+    pub fn resolve(flag: Option<&Path>, version: &str) -> crate::error::Result<Layout> {
         let from_env = ROOT_ENV.iter().find_map(|var| {
             std::env::var_os(var)
                 .filter(|v| !v.is_empty())
@@ -52,13 +57,13 @@ impl Layout {
         let (root, root_source) = match (flag, from_env) {
             (Some(p), _) => (absolute(p), RootSource::Flag),
             (None, Some(env)) => env,
-            (None, None) => (default_root(), RootSource::Default),
+            (None, None) => (default_root()?, RootSource::Default),
         };
-        Layout {
+        Ok(Layout {
             root,
             root_source,
             version: version.to_string(),
-        }
+        })
     }
 
     pub fn for_version(&self, version: &str) -> Layout {
@@ -77,13 +82,36 @@ impl Layout {
     pub fn venv(&self) -> PathBuf {
         self.version_dir().join("venv")
     }
-    /// Where a venv is built before it goes live by a rename.
-    pub fn staging(&self) -> PathBuf {
-        self.version_dir().join(".staging")
+    /// Where install attempt `id` builds its venv before it goes live by a rename. Each
+    /// attempt has its own: what a killed attempt's orphans still write lands where no later
+    /// attempt looks.
+    pub fn staging(&self, id: &str) -> PathBuf {
+        self.version_dir().join(format!("{LEFTOVER_STAGING}{id}"))
     }
-    /// A venv taken out of service, removed after the new one is live.
-    pub fn retired(&self) -> PathBuf {
-        self.version_dir().join(".retired")
+    /// The live venv of attempt `id`'s predecessor, taken out of service at the swap.
+    pub fn retired(&self, id: &str) -> PathBuf {
+        self.version_dir().join(format!("{LEFTOVER_RETIRED}{id}"))
+    }
+    /// What interrupted installs left in the version directory (staging and retired venvs,
+    /// trash being deleted). Only an install holding the install lock may remove them.
+    pub fn leftovers(&self) -> Vec<PathBuf> {
+        let Ok(rd) = std::fs::read_dir(self.version_dir()) else {
+            return Vec::new();
+        };
+        let mut found: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().to_string();
+                [LEFTOVER_STAGING, LEFTOVER_RETIRED, LEFTOVER_TRASH]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+                    || n == ".staging"
+                    || n == ".retired"
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
     }
     pub fn logs(&self) -> PathBuf {
         self.version_dir().join("logs")
@@ -146,29 +174,41 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
+/// Name prefixes of what interrupted installs leave in a version directory.
+pub const LEFTOVER_STAGING: &str = ".staging-";
+pub const LEFTOVER_RETIRED: &str = ".retired-";
+pub const LEFTOVER_TRASH: &str = ".trash-";
+
+/// An absolute directory from an environment variable.
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .filter(|p| p.is_absolute())
+}
+
+fn no_home(vars: &str) -> crate::error::Error {
+    crate::error::Error::other(
+        format!("cannot place the runtime: {vars} (none is set to an absolute directory)"),
+        "set HOME, or choose the runtime's place with --runtime-dir DIR or KTX_RUNTIME_ROOT",
+    )
 }
 
 /// The platform's data directory for ktx's runtime (the spec's table).
-pub fn default_root() -> PathBuf {
+pub fn default_root() -> crate::error::Result<PathBuf> {
     if cfg!(target_os = "macos") {
-        home().join("Library/Application Support/kaelio/ktx/runtime")
+        let home = env_dir("HOME").ok_or_else(|| no_home("HOME"))?;
+        Ok(home.join("Library/Application Support/kaelio/ktx/runtime"))
     } else if cfg!(windows) {
-        let base = std::env::var_os("LOCALAPPDATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home().join("AppData").join("Local"));
-        base.join("Kaelio").join("KTX").join("runtime")
+        let base = env_dir("LOCALAPPDATA")
+            .or_else(|| env_dir("USERPROFILE").map(|h| h.join("AppData").join("Local")))
+            .ok_or_else(|| no_home("LOCALAPPDATA, USERPROFILE"))?;
+        Ok(base.join("Kaelio").join("KTX").join("runtime"))
     } else {
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| home().join(".local/share"));
-        data.join("kaelio/ktx/runtime")
+        let data = env_dir("XDG_DATA_HOME")
+            .or_else(|| env_dir("HOME").map(|h| h.join(".local/share")))
+            .ok_or_else(|| no_home("XDG_DATA_HOME, HOME"))?;
+        Ok(data.join("kaelio/ktx/runtime"))
     }
 }
 
@@ -178,7 +218,7 @@ mod tests {
 
     #[test]
     fn the_flag_wins_over_the_environment() {
-        let l = Layout::resolve(Some(Path::new("/tmp/a")), "1.2.3");
+        let l = Layout::resolve(Some(Path::new("/tmp/a")), "1.2.3").unwrap();
         assert_eq!(l.root, PathBuf::from("/tmp/a"));
         assert_eq!(l.root_source, RootSource::Flag);
         assert_eq!(l.manifest(), PathBuf::from("/tmp/a/1.2.3/manifest.json"));

@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn interpreters_under_the_install_dir_are_managed() {
-        let layout = Layout::resolve(Some(Path::new("/tmp/ktx-root")), "0.0.0");
+        let layout = Layout::resolve(Some(Path::new("/tmp/ktx-root")), "0.0.0").unwrap();
         if std::env::var_os("UV_PYTHON_INSTALL_DIR").is_none() {
             assert_eq!(
                 origin_of(

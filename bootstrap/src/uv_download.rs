@@ -114,6 +114,15 @@ pub fn obtain(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
     let _lock = lock::exclusive(&ctx.layout.uv_lock(), || {
         eprintln!("ktx: another ktx is downloading uv; waiting for it")
     })?;
+    // What killed downloads left: no download is under way while this lock is held.
+    if let Ok(rd) = std::fs::read_dir(&tools) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(".download-") || name.starts_with(".staging-") {
+                let _ = crate::disk::discard(&e.path());
+            }
+        }
+    }
     if exe.is_file() {
         return Ok(Uv {
             path: exe,

@@ -246,7 +246,7 @@ fn a_manifest_of_another_version_means_reinstall_on_the_next_command() {
         .arg("--no-input")
         .assert()
         .success()
-        .stderr(predicate::str::contains("reinstalling"));
+        .stderr(predicate::str::contains("rebuilding"));
     assert_eq!(sb.install_logs(), 2);
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(m["cliVersion"], env!("CARGO_PKG_VERSION"));

@@ -309,7 +309,8 @@ pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
         anyhow::bail!("query_args is not sl query");
     };
     let ctx = ktx_bootstrap::context::Ctx {
-        layout: ktx_bootstrap::paths::Layout::resolve(Some(&root), ktx_bootstrap::VERSION),
+        layout: ktx_bootstrap::paths::Layout::resolve(Some(&root), ktx_bootstrap::VERSION)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
         consent: ktx_bootstrap::prompt::Consent {
             yes: false,
             no_input: true,

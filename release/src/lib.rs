@@ -2,7 +2,9 @@
 //!
 //! `wheel` (the reproducible `kaelio-ktx` wheel of the `payload`: one or more `pyproject`s
 //! merged), `binary` (cargo build of ktx), `pack` (npm staging + `npm pack` + `verify`), `uvpin`
-//! (the pinned uv and its digests) and `workspace` (the Cargo workspace, from `cargo metadata`).
+//! (the pinned uv and its digests) and `workspace` (the Cargo workspace, from `cargo metadata`);
+//! `smoke` (the release checks), `bench` (the performance table) and `soak` (installs
+//! interrupted at random moments).
 
 pub mod bench;
 pub mod binary;
@@ -11,6 +13,7 @@ pub mod payload;
 pub mod pep508;
 pub mod pyproject;
 pub mod smoke;
+pub mod soak;
 pub mod uvpin;
 pub mod verify;
 pub mod wheel;

@@ -93,6 +93,23 @@ enum Cmd {
         #[command(flatten)]
         payload: PayloadArgs,
     },
+    /// Interrupt `ktx runtime install` at random moments (SIGKILL to ktx, SIGINT to its group)
+    /// while busy threads load the machine; after each, a query must answer. Prints
+    /// recovered/N; fails unless every round recovered.
+    Soak {
+        /// Rounds ended by SIGKILL to ktx alone.
+        #[arg(long, default_value_t = 30)]
+        kills: usize,
+        /// Rounds ended by SIGINT to ktx's process group (Ctrl-C).
+        #[arg(long, default_value_t = 10)]
+        interrupts: usize,
+        /// Busy threads beside the rounds.
+        #[arg(long, default_value_t = 2)]
+        load: usize,
+        /// The longest delay before an interruption (ms).
+        #[arg(long, default_value_t = 3000)]
+        max_delay_ms: u64,
+    },
     /// The performance table: our commands beside the ones users would run instead.
     Bench {
         /// Timed runs per command (after a warm-up).
@@ -216,6 +233,21 @@ fn run(cli: Cli) -> Result<()> {
                 dir.join("bench.json").display()
             );
         }
+        Cmd::Soak {
+            kills,
+            interrupts,
+            load,
+            max_delay_ms,
+        } => ktx_release::soak::run(
+            &repo,
+            &ktx_release::soak::default_dir(&repo),
+            &ktx_release::soak::Options {
+                kills,
+                interrupts,
+                load,
+                max_delay_ms,
+            },
+        )?,
         Cmd::Smoke {
             cells,
             checks,

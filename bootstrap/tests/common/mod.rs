@@ -125,8 +125,52 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // A failing test shows what the runtime wrote: the newest install log and the daemon log.
+        if std::thread::panicking() {
+            let newest = std::fs::read_dir(self.version_dir().join("logs"))
+                .map(|rd| rd.flatten().map(|e| e.path()).max())
+                .ok()
+                .flatten();
+            for log in newest
+                .into_iter()
+                .chain(Some(self.version_dir().join("daemon.log")))
+            {
+                if let Ok(text) = std::fs::read_to_string(&log) {
+                    let lines: Vec<&str> = text.lines().collect();
+                    eprintln!("--- {} (last 40 lines) ---", log.display());
+                    for l in &lines[lines.len().saturating_sub(40)..] {
+                        eprintln!("  | {l}");
+                    }
+                }
+            }
+        }
         // Never leave a daemon behind: stop whatever this sandbox started.
         let _ = self.ktx().args(["runtime", "stop"]).output();
+    }
+}
+
+/// What a tree takes on disk (files' lengths, symlinks not followed).
+pub fn tree_size(p: &Path) -> u64 {
+    let mut total = 0;
+    walk(p, &mut |f| {
+        if let Ok(m) = std::fs::symlink_metadata(f) {
+            if m.is_file() {
+                total += m.len();
+            }
+        }
+    });
+    total
+}
+
+/// Every path under `p` (and `p`), symlinks not followed.
+pub fn walk(p: &Path, f: &mut dyn FnMut(&Path)) {
+    f(p);
+    if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                walk(&e.path(), f);
+            }
+        }
     }
 }
 

@@ -117,7 +117,13 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
     ))?;
     if !recipe.remove.is_empty() {
         // Purged without their dependents (npm keeps working without the python3 node-gyp
-        // wants): the image then has no such program at all.
+        // wants), and without their maintainer scripts (python3's own prerm needs the Python
+        // being removed): the image then has no such program at all.
+        for p in &recipe.remove {
+            sh(&format!(
+                "rm -f {r}/var/lib/dpkg/info/{p}.prerm {r}/var/lib/dpkg/info/{p}.postrm {r}/var/lib/dpkg/info/{p}:*.prerm {r}/var/lib/dpkg/info/{p}:*.postrm"
+            ))?;
+        }
         sh(&format!(
             "chroot {r} dpkg --purge --force-depends {}",
             recipe.remove.join(" ")

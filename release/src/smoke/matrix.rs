@@ -26,7 +26,7 @@ pub struct Cell {
     pub ca_env: bool,
     /// Payload projects of this cell's own tarball (e.g. python/ + fixtures/payloads/heavy);
     /// empty: the tarball under test. A cell with its own tarball runs it by path, not from
-    /// the registry (`{ktx}` is `npx --yes <tarball>`).
+    /// the registry (`{ktx}` is `npx --yes --package <tarball> ktx`).
     #[serde(default)]
     pub payload: Vec<String>,
     pub image: Option<ImageRecipe>,

@@ -255,9 +255,9 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
             .unwrap_or_default();
         let ktx = if ktx.is_empty() {
             match cell.backend {
-                Backend::Container => format!("npx --yes /smoke/{file}"),
+                Backend::Container => format!("npx --yes --package /smoke/{file} ktx"),
                 Backend::Local => format!(
-                    "npx --yes {}",
+                    "npx --yes --package {} ktx",
                     work.join(&cell.id).join("work").join(&file).display()
                 ),
             }

@@ -1,0 +1,145 @@
+//! `ktx runtime prune [--dry-run]`: other versions' runtimes, old logs and unused downloaded uv
+//! versions; deletes only with --yes (or KTX_YES), and never what a running ktx uses.
+
+use crate::context::Ctx;
+use crate::disk::{human, tree_size};
+use crate::error::{Error, Result};
+use crate::lock;
+use crate::manifest::{self, State};
+use crate::package::Package;
+use std::path::{Path, PathBuf};
+
+/// `ktx runtime prune`: deletes only with `--yes` (or KTX_YES); `--dry-run` previews.
+pub fn run(ctx: &Ctx, dry_run: bool) -> Result<()> {
+    if !dry_run && !ctx.consent.yes {
+        let removals = prune_pass(ctx, true, &mut |_| {})?;
+        if removals == 0 {
+            println!("nothing to prune");
+            return Ok(());
+        }
+        return Err(Error::other(
+            format!(
+                "ktx runtime prune would delete {removals} item{} and asks for --yes first",
+                if removals == 1 { "" } else { "s" }
+            ),
+            "see what it removes with `ktx runtime prune --dry-run`, then run `ktx runtime prune --yes`",
+        ));
+    }
+    prune_pass(ctx, dry_run, &mut |line| println!("{line}"))?;
+    Ok(())
+}
+
+/// One pass of prune; returns how many things it removed (or would remove).
+fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<usize> {
+    let layout = &ctx.layout;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut removals = 0usize;
+    let mut freed = 0u64;
+    let mut kept_uv: Vec<String> = Vec::new();
+    let entries = match std::fs::read_dir(&layout.root) {
+        Ok(e) => e.flatten().collect::<Vec<_>>(),
+        Err(_) => {
+            say(format!(
+                "nothing to prune: {} does not exist",
+                layout.root.display()
+            ));
+            return Ok(0);
+        }
+    };
+    if let State::Present(m) = manifest::read(layout) {
+        kept_uv.push(m.uv.path.clone());
+    }
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let path = entry.path();
+        if !path.is_dir()
+            || name == "tools"
+            || name == "python"
+            || name.starts_with('.')
+            || name == layout.version
+        {
+            continue;
+        }
+        let other = layout.for_version(&name);
+        if !other.manifest().exists() && !other.venv().exists() && !other.logs().exists() {
+            continue; // not a runtime version directory
+        }
+        // A running ktx of that version holds the use lock shared.
+        let Some(_guard) = lock::try_exclusive(&other.use_lock())? else {
+            say(format!("kept {} (in use by a running ktx)", path.display()));
+            if let State::Present(m) = manifest::read(&other) {
+                kept_uv.push(m.uv.path);
+            }
+            continue;
+        };
+        if crate::daemon_state::alive(&other) {
+            if dry_run {
+                say(format!("would stop the daemon of {name}"));
+            } else if let Err(e) = crate::daemon_state::stop_for_prune(&other) {
+                say(format!(
+                    "kept {} (its daemon is running and could not be stopped: {e})",
+                    path.display()
+                ));
+                continue;
+            }
+        }
+        let size = tree_size(&path);
+        if !dry_run {
+            let trash = layout
+                .root
+                .join(format!(".trash-{name}-{}", std::process::id()));
+            std::fs::rename(&path, &trash).map_err(|e| Error::io("cannot remove", &path, e))?;
+            std::fs::remove_dir_all(&trash).map_err(|e| Error::io("cannot remove", &trash, e))?;
+        }
+        freed += size;
+        removals += 1;
+        say(format!("{verb} {} ({})", path.display(), human(size)));
+    }
+    // Old install logs of this version: keep the five newest.
+    if let Ok(rd) = std::fs::read_dir(layout.logs()) {
+        let mut logs: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        let n = logs.len().saturating_sub(5);
+        for old in &logs[..n] {
+            let size = tree_size(old);
+            if !dry_run {
+                let _ = std::fs::remove_file(old);
+            }
+            freed += size;
+            removals += 1;
+            say(format!("{verb} {} ({})", old.display(), human(size)));
+        }
+    }
+    // Downloaded uv versions that no remaining runtime uses and this package does not pin.
+    let pin = Package::locate().ok().map(|p| p.manifest.uv.version);
+    if let Ok(rd) = std::fs::read_dir(layout.tools_uv()) {
+        for e in rd.flatten() {
+            let v = e.file_name().to_string_lossy().to_string();
+            let p = e.path();
+            if v.starts_with('.')
+                || !p.is_dir()
+                || Some(&v) == pin.as_ref()
+                || kept_uv.iter().any(|k| Path::new(k).starts_with(&p))
+            {
+                continue;
+            }
+            let size = tree_size(&p);
+            if !dry_run {
+                std::fs::remove_dir_all(&p).map_err(|e| Error::io("cannot remove", &p, e))?;
+            }
+            freed += size;
+            removals += 1;
+            say(format!("{verb} {} ({})", p.display(), human(size)));
+        }
+    }
+    say(format!(
+        "{} {}",
+        if dry_run { "would free" } else { "freed" },
+        human(freed)
+    ));
+    Ok(removals)
+}
