@@ -83,7 +83,7 @@ pub fn run(repo: &Path, dir: &Path, opts: &Options) -> Result<()> {
     let start = Instant::now();
     for (i, kind) in plan.into_iter().enumerate() {
         if i % 4 == 3 {
-            let _ = std::fs::remove_dir_all(&env.root.join(ktx_bootstrap::VERSION));
+            let _ = std::fs::remove_dir_all(env.root.join(ktx_bootstrap::VERSION));
         }
         let delay_ms = 50 + rng.below(opts.max_delay_ms.saturating_sub(50));
         let round = one_round(&env, kind, delay_ms)?;
