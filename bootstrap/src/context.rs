@@ -23,7 +23,10 @@ impl Ctx {
             cmd.push_str(&format!(" --feature {feature}"));
         }
         if self.layout.root_source == crate::paths::RootSource::Flag {
-            cmd.push_str(&format!(" --runtime-dir {}", self.layout.root.display()));
+            cmd.push_str(&format!(
+                " --runtime-dir {}",
+                crate::output::shell_quote(&self.layout.root.display().to_string())
+            ));
         }
         cmd
     }

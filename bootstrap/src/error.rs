@@ -96,7 +96,7 @@ impl Error {
             ),
             Error::InstallFailed { log, .. } => format!(
                 "the full log is {}; fix the cause and run `ktx runtime install`, or `ktx runtime doctor` for a diagnosis",
-                log.display()
+                crate::output::shell_quote(&log.display().to_string())
             ),
         };
         (!h.is_empty()).then_some(h)
@@ -107,7 +107,7 @@ impl Error {
         let hint = match source.kind() {
             std::io::ErrorKind::PermissionDenied => format!(
                 "check the permissions of {} or choose another place with --runtime-dir / KTX_RUNTIME_ROOT",
-                path.display()
+                crate::output::shell_quote(&path.display().to_string())
             ),
             _ => String::new(),
         };

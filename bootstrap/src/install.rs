@@ -74,7 +74,7 @@ pub fn ensure(ctx: &Ctx, pkg: &Package, feature: Feature) -> Result<RuntimeManif
             .map(|w| format!("is out of date ({w})"))
             .or_else(|| manifest::unusable(m).map(|w| format!("cannot run ({w})")));
         if let Some(why) = why {
-            eprintln!(
+            errln!(
                 "ktx: the runtime at {} {why}; rebuilding it",
                 ctx.layout.version_dir().display()
             );
@@ -166,12 +166,23 @@ pub fn install(
     disk::create_dir(&layout.root, 0o755)?;
     disk::create_dir(&layout.version_dir(), 0o755)?;
     let _lock = lock::exclusive(&layout.install_lock(), || {
-        eprintln!(
+        errln!(
             "ktx: another ktx is installing the runtime in {}; waiting for it",
             layout.version_dir().display()
         )
     })?;
-    process::catch_interrupts();
+    process::guarded(|| transaction(ctx, pkg, &uv, features, force))
+}
+
+/// The install under the lock, with interrupts caught.
+fn transaction(
+    ctx: &Ctx,
+    pkg: &Package,
+    uv: &Uv,
+    features: &[Feature],
+    force: bool,
+) -> Result<RuntimeManifest> {
+    let layout = &ctx.layout;
     for left in layout.leftovers() {
         disk::discard(&left)?;
     }
@@ -200,7 +211,7 @@ pub fn install(
     let mut attempt = Attempt {
         ctx,
         pkg,
-        uv: &uv,
+        uv,
         id: attempt_id(),
         log,
         log_path,
@@ -237,7 +248,7 @@ pub fn install(
 /// (so that no attempt still owns any of it); the number removed.
 pub fn collect_leftovers(layout: &Layout) -> Result<usize> {
     let _lock = lock::exclusive(&layout.install_lock(), || {
-        eprintln!("ktx: waiting for the install in progress to finish")
+        errln!("ktx: waiting for the install in progress to finish")
     })?;
     let found = layout.leftovers();
     for left in &found {
@@ -411,7 +422,11 @@ impl Attempt<'_> {
         let wanted = python::request(spec.as_deref());
         self.progress
             .step(&format!("looking for a Python {wanted}"));
-        let why = match python::find(self.uv, layout, spec.as_deref()) {
+        let found = python::find(self.uv, layout, spec.as_deref());
+        if process::interrupted().is_some() {
+            return Err(self.interrupted());
+        }
+        let why = match found {
             Ok(found) => {
                 let _ = writeln!(
                     self.log,
@@ -533,7 +548,7 @@ impl Attempt<'_> {
             let _ = writeln!(self.log, "# could not stop the daemon: {e}");
         }
         let _in_use = lock::exclusive(&layout.use_lock(), || {
-            eprintln!("ktx: waiting for the commands using the runtime to finish")
+            errln!("ktx: waiting for the commands using the runtime to finish")
         })?;
         let live = layout.venv();
         let retired = layout.retired(&self.id);

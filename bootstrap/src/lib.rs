@@ -7,6 +7,9 @@
 //! and `uv_download` (find or download uv) -> `install` (lock, staging venv, atomic commit of
 //! `manifest`) -> `oneshot` / `daemon` (running ktx-daemon). `error` holds the exit codes.
 
+#[macro_use]
+pub mod output;
+
 pub mod atomic;
 pub mod cli;
 pub mod commands;

@@ -9,7 +9,7 @@ use ktx_bootstrap::context::Ctx;
 use ktx_bootstrap::error::{exit, Error, Result};
 use ktx_bootstrap::paths::Layout;
 use ktx_bootstrap::prompt::Consent;
-use ktx_bootstrap::VERSION;
+use ktx_bootstrap::{errln, VERSION};
 
 /// Both flags given on the command line (not through KTX_YES / KTX_NO_INPUT).
 fn yes_and_no_input_typed(matches: &clap::ArgMatches) -> bool {
@@ -115,12 +115,20 @@ fn main() {
     let code = match run(cli, flags_conflict) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             if let Some(hint) = e.hint() {
-                eprintln!("  hint: {hint}");
+                errln!("  hint: {hint}");
             }
             e.exit_code()
         }
+    };
+    // Output lost to a full disk (not a closed pipe): a success that did not say its answer.
+    let code = match ktx_bootstrap::output::lost_output() {
+        Some(why) if code == exit::OK => {
+            errln!("error: the output could not be written: {why}");
+            exit::ERROR
+        }
+        _ => code,
     };
     std::process::exit(code);
 }

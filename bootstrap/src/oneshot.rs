@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::manifest::RuntimeManifest;
 use crate::protocol::Op;
 use serde_json::Value;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -31,30 +31,65 @@ pub fn ktx_daemon(python: &Path) -> Command {
     cmd
 }
 
+/// Read a child's pipe to the end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Run `op` one-shot. The child is supervised (`process`): if ktx is interrupted or
+/// terminated meanwhile, the op stops with it and ktx exits 130.
 pub fn run(m: &RuntimeManifest, op: Op, request: &Value) -> Result<Value> {
-    let mut child = ktx_daemon(Path::new(&m.python.executable))
-        .arg(op.name())
+    let mut cmd = ktx_daemon(Path::new(&m.python.executable));
+    cmd.arg(op.name())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::other(
-                format!("cannot run {} -m ktx_daemon: {e}", m.python.executable),
-                "the runtime looks broken; run `ktx runtime doctor --fix`",
-            )
-        })?;
+        .stderr(Stdio::piped());
+    crate::process::supervise(&mut cmd);
+    crate::process::guarded(|| run_child(cmd, op, request))
+}
+
+fn run_child(mut cmd: Command, op: Op, request: &Value) -> Result<Value> {
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::other(
+            format!("cannot run {:?} -m ktx_daemon: {e}", cmd.get_program()),
+            "the runtime looks broken; run `ktx runtime doctor --fix`",
+        )
+    })?;
     let body = serde_json::to_vec(request).expect("serializable");
-    if let Some(mut stdin) = child.stdin.take() {
-        // A daemon that exits early closes the pipe; its exit status tells the story.
-        let _ = stdin.write_all(&body);
-    }
-    let out = child.wait_with_output().map_err(|e| {
+    let stdin = child.stdin.take();
+    let writer = std::thread::spawn(move || {
+        if let Some(mut stdin) = stdin {
+            // A daemon that exits early closes the pipe; its exit status tells the story.
+            let _ = stdin.write_all(&body);
+        }
+    });
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = crate::process::wait(&mut child).map_err(|e| {
         Error::other(
             format!("ktx-daemon {op} did not finish: {e}"),
             "run `ktx runtime doctor`",
         )
     })?;
+    let _ = writer.join();
+    let out = std::process::Output {
+        status: match status {
+            Ok(s) => s,
+            Err(_signal) => {
+                return Err(Error::Interrupted {
+                    state: format!("ktx-daemon {op} was stopped with it"),
+                })
+            }
+        },
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
     match out.status.code() {
         Some(0) => serde_json::from_slice(&out.stdout).map_err(|e| {
             Error::other(

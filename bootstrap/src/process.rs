@@ -34,6 +34,35 @@ pub fn catch_interrupts() {
     }
 }
 
+/// Give SIGINT and SIGTERM back their default action (ending ktx).
+fn release_interrupts() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default dispositions.
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Run `work` with interrupts caught (`catch_interrupts`), then released. A signal that came
+/// after the work it would have stopped had finished anyway is delivered then: ktx ends as the
+/// user asked, with nothing half done. (When the work stopped for it, its error says so.)
+pub fn guarded<T>(work: impl FnOnce() -> crate::error::Result<T>) -> crate::error::Result<T> {
+    catch_interrupts();
+    let out = work();
+    release_interrupts();
+    if let (Ok(_), Some(sig)) = (&out, interrupted()) {
+        #[cfg(unix)]
+        // SAFETY: delivering the pending signal to ourselves, now with its default action.
+        unsafe {
+            libc::raise(sig);
+        }
+        let _ = sig;
+    }
+    out
+}
+
 /// The signal that interrupted ktx, if one did since `catch_interrupts`.
 pub fn interrupted() -> Option<i32> {
     match INTERRUPTED.load(Ordering::SeqCst) {

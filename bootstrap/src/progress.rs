@@ -1,8 +1,17 @@
-//! Progress of long steps: a spinner on a terminal, plain `ktx: ...` lines otherwise (CI logs).
+//! Progress of long steps: a spinner on a terminal that can draw one, plain `ktx: ...` lines
+//! otherwise (CI logs, TERM=dumb, NO_COLOR).
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
+
+/// Whether animated progress may be drawn: stderr is a terminal, TERM is not `dumb`, and
+/// NO_COLOR is unset (escape codes are unwelcome in all three).
+pub fn animated() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -11,7 +20,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = animated().then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
@@ -29,7 +38,7 @@ impl Progress {
     pub fn step(&self, msg: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(msg.to_string()),
-            None => eprintln!("ktx: {msg}"),
+            None => errln!("ktx: {msg}"),
         }
     }
 
@@ -37,7 +46,7 @@ impl Progress {
     pub fn println(&self, msg: &str) {
         match &self.bar {
             Some(bar) => bar.println(msg),
-            None => eprintln!("{msg}"),
+            None => errln!("{msg}"),
         }
     }
 
@@ -46,7 +55,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        eprintln!("ktx: {msg} ({took:.1}s)");
+        errln!("ktx: {msg} ({took:.1}s)");
     }
 
     pub fn abandon(&self) {

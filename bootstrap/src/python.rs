@@ -81,11 +81,16 @@ pub fn find(
     layout: &Layout,
     requires_python: Option<&str>,
 ) -> Result<Interpreter, String> {
-    let out = uv_python(uv, layout)
-        .args(["find", "--system", "--no-python-downloads"])
-        .arg(request(requires_python))
+    let mut cmd = uv_python(uv, layout);
+    cmd.args(["find", "--system", "--no-python-downloads"])
+        .arg(request(requires_python));
+    crate::process::supervise(&mut cmd);
+    let out = cmd
         .output()
         .map_err(|e| format!("cannot run {}: {e}", uv.path.display()))?;
+    if out.status.code().is_none() {
+        return Err(format!("uv python find was stopped ({})", out.status));
+    }
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() && !path.is_empty() {
         let path = PathBuf::from(path);

@@ -12,7 +12,6 @@ use crate::package::{hex, Artefact, Package};
 use crate::targets;
 use crate::uv::{self, Uv, UvSource};
 use sha2::{Digest, Sha256};
-use std::io::IsTerminal;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -112,7 +111,7 @@ pub fn obtain(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
     let tools = ctx.layout.tools_uv();
     std::fs::create_dir_all(&tools).map_err(|e| Error::io("cannot create", &tools, e))?;
     let _lock = lock::exclusive(&ctx.layout.uv_lock(), || {
-        eprintln!("ktx: another ktx is downloading uv; waiting for it")
+        errln!("ktx: another ktx is downloading uv; waiting for it")
     })?;
     // What killed downloads left: no download is under way while this lock is held.
     if let Ok(rd) = std::fs::read_dir(&tools) {
@@ -137,7 +136,7 @@ pub fn obtain(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
     }
     let url = artefact_url(&source, &version, pin)?;
     check_transport(&url, "the uv download")?;
-    eprintln!("ktx: downloading uv {version} from {url}");
+    errln!("ktx: downloading uv {version} from {url}");
     let download = tempfile::Builder::new()
         .prefix(".download-")
         .tempfile_in(&tools)
@@ -166,7 +165,7 @@ pub fn obtain(ctx: &Ctx, pkg: &Package) -> Result<Uv> {
     let staged = staging.keep();
     std::fs::rename(&staged, &final_dir)
         .map_err(|e| Error::io("cannot move uv into place", &final_dir, e))?;
-    eprintln!(
+    errln!(
         "ktx: uv {version} verified (sha256 {}) and installed at {}",
         &pin.sha256[..12],
         exe.display()
@@ -220,7 +219,7 @@ fn fetch_to(url: &str, file: &std::fs::File, source: &Source) -> Result<String> 
         )
     })?;
     let total: Option<u64> = resp.header("Content-Length").and_then(|v| v.parse().ok());
-    let bar = std::io::stderr().is_terminal().then(|| {
+    let bar = crate::progress::animated().then(|| {
         let bar = indicatif::ProgressBar::new(total.unwrap_or(0));
         bar.set_style(
             indicatif::ProgressStyle::with_template(

@@ -10,7 +10,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let pkg = Package::locate()?;
     pkg.verify_wheel()?;
     match crate::uv::locate(&ctx.layout, &pkg.manifest.uv.version) {
-        Some(u) => eprintln!(
+        Some(u) => errln!(
             "ktx: using uv at {} ({})",
             u.path.display(),
             u.source.describe()
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         }
     }
     let m = install::install(ctx, &pkg, &[Feature::Core], false)?;
-    println!(
+    outln!(
         "ready: ktx {} with Python {} at {}",
         m.cli_version,
         m.python.version,

@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, texts: &[String], as_json: bool) -> Result<()> {
             .and_then(Value::as_array)
             .map_or(0, |v| v.len() as u64)
     });
-    println!(
+    outln!(
         "model: {} ({dim} dimensions)",
         resp["model"].as_str().unwrap_or("all-MiniLM-L6-v2")
     );
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, texts: &[String], as_json: bool) -> Result<()> {
                     .collect()
             })
             .unwrap_or_default();
-        println!("{text:?}: [{}, ...]", head.join(", "));
+        outln!("{text:?}: [{}, ...]", head.join(", "));
     }
     Ok(())
 }

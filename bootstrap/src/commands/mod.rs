@@ -42,7 +42,7 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
                 } else {
                     ""
                 };
-                eprintln!(
+                errln!(
                     "warning: the daemon could not start ({}; {}); running one-shot{slow}",
                     e.to_string().lines().next().unwrap_or(""),
                     daemon::log_hint(&ctx.layout)
@@ -56,7 +56,7 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
     if let Some(s) = daemon {
         match daemon::call(&s, op.route(), request, std::time::Duration::from_secs(600))? {
             Ok(v) => return Ok(v),
-            Err(why) => eprintln!("warning: the daemon did not answer ({why}); running one-shot"),
+            Err(why) => errln!("warning: the daemon did not answer ({why}); running one-shot"),
         }
     }
     crate::oneshot::run(&m, op, request)
@@ -64,7 +64,7 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
 
 /// Print JSON the way every `--json` output does.
 pub fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+    outln!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
 
 /// An absolute form of a user-given path (the Python side runs with another working dir).

@@ -143,7 +143,7 @@ pub fn query(ctx: &Ctx, connection_id: Option<&str>, a: &QueryArgs) -> Result<()
         });
     }
     for e in &loaded.errors {
-        eprintln!("warning: {e} (left out; `ktx sl validate` lists every problem)");
+        errln!("warning: {e} (left out; `ktx sl validate` lists every problem)");
     }
     let limit = query["limit"].as_u64();
     let request = query_request(&conn, &loaded.sources, query, &dialect);
@@ -224,15 +224,15 @@ pub fn print_query(out: &Value, format: Format) {
                         .collect()
                 })
                 .unwrap_or_default();
-            print!("{}", crate::table::render(&headers, &rows));
+            out!("{}", crate::table::render(&headers, &rows));
             let more = if out["plan"]["execution"]["truncated"] == true {
                 " (truncated; raise --max-rows)"
             } else {
                 ""
             };
-            println!("({} rows{more})", rows.len());
+            outln!("({} rows{more})", rows.len());
         }
-        Format::Sql | Format::Table => println!("{}", out["sql"].as_str().unwrap_or_default()),
+        Format::Sql | Format::Table => outln!("{}", out["sql"].as_str().unwrap_or_default()),
     }
 }
 
@@ -290,11 +290,11 @@ pub fn validate(
         }));
     } else {
         for w in &warnings {
-            eprintln!("warning: {w}");
+            errln!("warning: {w}");
         }
         if valid {
             let names = loaded.names();
-            println!(
+            outln!(
                 "valid: {} sources in connection '{}' ({})",
                 names.len(),
                 conn.id,
@@ -302,7 +302,7 @@ pub fn validate(
             );
         } else {
             for e in &errors {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
             }
         }
     }
@@ -392,9 +392,9 @@ pub fn generate_sources(
         None => {
             for (i, (_, yaml)) in files.iter().enumerate() {
                 if i > 0 {
-                    println!("---");
+                    outln!("---");
                 }
-                print!("{yaml}");
+                out!("{yaml}");
             }
         }
         Some(dir) => {
@@ -410,7 +410,7 @@ pub fn generate_sources(
             for (name, yaml) in &files {
                 let path = dir.join(format!("{name}.yaml"));
                 crate::atomic::write(&path, yaml.as_bytes(), 0o644)?;
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display());
             }
         }
     }

@@ -27,7 +27,7 @@ pub fn tables(ctx: &Ctx, sql: &str, dialect: Option<&str>, as_json: bool) -> Res
         print_json(&resp);
     } else if let Some(tables) = resp["tables"].as_array() {
         for t in tables {
-            println!("{}", t["qualified"].as_str().unwrap_or_default());
+            outln!("{}", t["qualified"].as_str().unwrap_or_default());
         }
     }
     Ok(())

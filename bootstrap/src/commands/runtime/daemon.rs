@@ -20,7 +20,7 @@ pub fn start(ctx: &Ctx, features: &[Feature]) -> Result<()> {
     }
     let (s, started) = crate::daemon::start(&ctx.layout, &m)?;
     let word = if started { "started" } else { "reusing" };
-    println!(
+    outln!(
         "daemon {word}: pid {} on 127.0.0.1:{} (version {}, {})",
         s.pid,
         s.port,
@@ -32,9 +32,9 @@ pub fn start(ctx: &Ctx, features: &[Feature]) -> Result<()> {
 
 pub fn stop(ctx: &Ctx) -> Result<()> {
     if crate::daemon::stop(&ctx.layout)? {
-        println!("daemon stopped");
+        outln!("daemon stopped");
     } else {
-        println!("no daemon was running");
+        outln!("no daemon was running");
     }
     Ok(())
 }

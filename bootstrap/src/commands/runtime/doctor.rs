@@ -447,9 +447,9 @@ fn print_checks(checks: &[Check], as_json: bool) {
         return;
     }
     for c in checks {
-        println!("[{:<4}] {:<13} {}", c.level.name(), c.id.name(), c.detail);
+        outln!("[{:<4}] {:<13} {}", c.level.name(), c.id.name(), c.detail);
         if let (Some(fix), true) = (&c.fix, c.level != Level::Ok) {
-            println!("       {:<13} fix: {fix}", "");
+            outln!("       {:<13} fix: {fix}", "");
         }
     }
 }
@@ -464,7 +464,7 @@ pub fn run(ctx: &Ctx, as_json: bool, fix: bool) -> Result<i32> {
     let failed = found.iter().filter(|c| c.level == Level::Fail).count();
     if !as_json {
         if failed == 0 {
-            println!(
+            outln!(
                 "no problems found{}",
                 if found.iter().any(|c| c.level == Level::Warn) {
                     " (see the warnings above)"
@@ -473,7 +473,7 @@ pub fn run(ctx: &Ctx, as_json: bool, fix: bool) -> Result<i32> {
                 }
             );
         } else {
-            println!(
+            outln!(
                 "{failed} problem(s) found{}",
                 if fix {
                     ""
@@ -499,7 +499,7 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
     };
     if wants(Repair::RemoveDaemonState, Level::Warn) {
         crate::daemon_state::remove_stale(layout)?;
-        eprintln!("ktx: removed stale daemon state");
+        errln!("ktx: removed stale daemon state");
     }
     if wants(Repair::Rebuild, Level::Fail) {
         let pkg = Package::locate()?;
@@ -507,7 +507,7 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
             State::Present(m) => m.features,
             _ => vec![Feature::Core],
         };
-        eprintln!(
+        errln!(
             "ktx: rebuilding the runtime in {}",
             layout.version_dir().display()
         );
@@ -515,7 +515,7 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
         install::install(ctx, &pkg, &features, true)?;
     } else if wants(Repair::CollectLeftovers, Level::Warn) {
         let n = install::collect_leftovers(layout)?;
-        eprintln!("ktx: removed {n} leftover(s) of interrupted installs");
+        errln!("ktx: removed {n} leftover(s) of interrupted installs");
     }
     Ok(())
 }

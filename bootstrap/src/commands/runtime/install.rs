@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, features: &[Feature], force: bool) -> Result<()> {
         }
     }
     let m = install::install(ctx, &pkg, &features, force)?;
-    println!(
+    outln!(
         "runtime {} installed at {} ({})",
         m.cli_version,
         ctx.layout.version_dir().display(),

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, dry_run: bool) -> Result<()> {
     if !dry_run && !ctx.consent.yes {
         let removals = prune_pass(ctx, true, &mut |_| {})?;
         if removals == 0 {
-            println!("nothing to prune");
+            outln!("nothing to prune");
             return Ok(());
         }
         return Err(Error::other(
@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx, dry_run: bool) -> Result<()> {
             "see what it removes with `ktx runtime prune --dry-run`, then run `ktx runtime prune --yes`",
         ));
     }
-    prune_pass(ctx, dry_run, &mut |line| println!("{line}"))?;
+    prune_pass(ctx, dry_run, &mut |line| outln!("{line}"))?;
     Ok(())
 }
 

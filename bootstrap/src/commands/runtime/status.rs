@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
         }));
         return Ok(());
     }
-    println!("ktx {}", layout.version);
+    outln!("ktx {}", layout.version);
     let line = match &runtime {
         RuntimeState::Installed(m) => format!("installed ({})", m.feature_list()),
         RuntimeState::NotInstalled => {
@@ -73,38 +73,38 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
             other.reason().unwrap_or_default()
         ),
     };
-    println!("runtime:   {line}");
-    println!(
+    outln!("runtime:   {line}");
+    outln!(
         "root:      {} ({})",
         layout.root.display(),
         layout.root_source.describe()
     );
-    println!("directory: {}", layout.version_dir().display());
+    outln!("directory: {}", layout.version_dir().display());
     if let Some(m) = m {
         let base = if m.python.base.is_empty() {
             String::new()
         } else {
             format!(", from {} {}", m.python.source, m.python.base)
         };
-        println!(
+        outln!(
             "python:    {} ({}{base})",
             m.python.version, m.python.executable
         );
-        println!(
+        outln!(
             "installed: {} with uv {} ({})",
             m.installed_at, m.uv.version, m.uv.source
         );
     }
     match &found_uv {
-        Some(u) => println!("uv:        {} ({})", u.path.display(), u.source.describe()),
-        None => println!("uv:        not found (`ktx bootstrap` downloads uv {pin})"),
+        Some(u) => outln!("uv:        {} ({})", u.path.display(), u.source.describe()),
+        None => outln!("uv:        not found (`ktx bootstrap` downloads uv {pin})"),
     }
     match daemon {
-        Value::Null => println!("daemon:    not running"),
+        Value::Null => outln!("daemon:    not running"),
         d => {
-            println!("daemon:    {}", d["summary"].as_str().unwrap_or_default());
+            outln!("daemon:    {}", d["summary"].as_str().unwrap_or_default());
             if let Some(model) = d["embeddingModel"].as_str() {
-                println!("embedding model: {model}");
+                outln!("embedding model: {model}");
             }
         }
     }
