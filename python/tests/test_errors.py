@@ -152,7 +152,7 @@ def test_an_internal_fault_exits_1_with_kind_internal_in_one_line(monkeypatch, c
         raise KeyError("oops")
 
     monkeypatch.setitem(protocol.BY_NAME, "semantic-query", protocol.Op("semantic-query", "/x", boom, ""))
-    monkeypatch.setattr("sys.stdin", type("S", (), {"buffer": type("B", (), {"read": staticmethod(lambda: b"{}")})()})())
+    monkeypatch.setattr("sys.stdin", type("S", (), {"buffer": type("B", (), {"read": staticmethod(lambda *size: b"{}")})()})())
     assert cli.main(["semantic-query"]) == 1
     out, err = capsys.readouterr()
     assert '"kind": "internal"' in out

@@ -19,11 +19,18 @@ from conftest import daemon_exe, demo_sources, query_request, run_op
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, *extra: str, state_pid=None) -> None:
-        self.token = secrets.token_hex(16)
+    """``ktx-daemon serve-http`` started the way ktx starts it: lock, state, log, watched
+    paths (a directory of the test), token in the environment."""
+
+    def __init__(self, tmp_path: Path, *extra: str, wait_for_state: bool = True) -> None:
+        self.token = secrets.token_hex(32)
         self.ready_file = tmp_path / "ready.json"
         self.state_file = tmp_path / "daemon.json"
-        self.log = open(tmp_path / "daemon.log", "w+")
+        self.lock_file = tmp_path / ".daemon.lock"
+        self.log_path = tmp_path / "daemon.log"
+        self.watched = tmp_path / "venv"
+        self.watched.mkdir(exist_ok=True)
+        self.log = open(self.log_path, "a+")
         env = dict(os.environ, KTX_DAEMON_TOKEN=self.token)
         self.proc = subprocess.Popen(
             [
@@ -37,16 +44,24 @@ class Daemon:
                 str(self.ready_file),
                 "--state-file",
                 str(self.state_file),
+                "--lock-file",
+                str(self.lock_file),
+                "--log-file",
+                str(self.log_path),
+                "--wheel-sha256",
+                "ab" * 32,
+                "--reason",
+                "start",
+                "--watch",
+                str(self.watched),
                 *extra,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,
         )
-        # what the ktx CLI does: write daemon.json for the process it started
-        self.state_file.write_text(
-            json.dumps({"pid": self.proc.pid if state_pid is None else state_pid, "token": self.token})
-        )
+        if not wait_for_state:
+            return
         deadline = time.monotonic() + 30
         while not self.ready_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -117,7 +132,13 @@ def test_health_is_healthy_with_our_fields(daemon):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "healthy"
-    assert set(body) == {"status", "version", "pid", "features", "startedAt", "embeddingModel"}
+    assert set(body) == {
+        "status", "version", "pid", "features", "startedAt", "embeddingModel", "wheelSha256", "reason",
+        "idleTimeout", "idleSecondsLeft", "rssBytes", "requests",
+    }
+    assert body["wheelSha256"] == "ab" * 32 and body["reason"] == "start"
+    assert body["rssBytes"] > 1 << 20 and body["requests"] >= 1
+    assert 0 < body["idleSecondsLeft"] <= body["idleTimeout"]
     assert body["pid"] == daemon.proc.pid
     assert body["version"] == ktx_daemon.__version__
     assert body["features"][0] == "core"
@@ -210,15 +231,84 @@ def test_sigterm_removes_the_state_file(daemon):
     assert not daemon.state_file.exists()
 
 
-def test_another_daemons_state_file_is_kept(tmp_path):
-    d = Daemon(tmp_path, state_pid=999999999)
+def test_the_state_file_is_written_by_the_daemon_before_it_is_ready_and_private(daemon):
+    state = json.loads(daemon.state_file.read_text())
+    assert state["pid"] == daemon.proc.pid and state["port"] == daemon.ready["port"]
+    assert state["token"] == daemon.token and state["wheelSha256"] == "ab" * 32
+    assert state["reason"] == "start" and state["logFile"] == str(daemon.log_path)
+    assert state["features"][0] == "core" and state["startedAt"].endswith("Z")
+    if os.name != "nt":
+        assert (daemon.state_file.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_second_daemon_on_the_same_lock_exits_4_and_touches_nothing(daemon, tmp_path):
+    before = daemon.state_file.read_text()
+    second = Daemon(tmp_path, wait_for_state=False)
     try:
-        httpx.post(f"{d.url}/shutdown", headers=d.auth())
-        d.proc.wait(15)
-        assert d.state_file.exists()
-        assert json.loads(d.state_file.read_text())["pid"] == 999999999
+        assert second.proc.wait(15) == 4
+        assert "another daemon holds" in second.output()
+        assert daemon.state_file.read_text() == before
+        assert daemon.proc.poll() is None
+    finally:
+        second.stop()
+
+
+def test_a_state_file_that_names_another_process_stops_the_daemon_and_is_kept(daemon):
+    state = json.loads(daemon.state_file.read_text())
+    state["pid"] = 999999999
+    daemon.state_file.write_text(json.dumps(state))
+    assert daemon.proc.wait(15) == 0
+    assert json.loads(daemon.state_file.read_text())["pid"] == 999999999
+    assert "no longer names this daemon" in daemon.output()
+
+
+def test_a_removed_state_file_or_watched_path_stops_the_daemon_within_ten_seconds(tmp_path):
+    for what in ("state", "watched"):
+        base = tmp_path / what
+        base.mkdir()
+        d = Daemon(base)
+        try:
+            start = time.monotonic()
+            if what == "state":
+                d.state_file.unlink()
+            else:
+                d.watched.rmdir()
+            assert d.proc.wait(15) == 0
+            assert time.monotonic() - start < 10
+            assert "is gone" in d.output()
+        finally:
+            d.stop()
+
+
+def test_unauthenticated_requests_do_not_keep_an_idle_daemon_alive(tmp_path):
+    d = Daemon(tmp_path, "--idle-timeout", "2")
+    try:
+        start = time.monotonic()
+        while d.proc.poll() is None and time.monotonic() - start < 15:
+            try:
+                assert httpx.get(f"{d.url}/health").status_code == 401  # no token
+            except httpx.ConnectError:
+                break  # it stopped listening: exiting
+            time.sleep(0.2)
+        d.proc.wait(5)
+        assert d.proc.poll() == 0, "401s kept the daemon alive"
+        assert time.monotonic() - start < 10
     finally:
         d.stop()
+
+
+def test_no_line_per_request_unless_the_access_log_is_asked_for(tmp_path):
+    for flag, expect in ((), False), (("--access-log",), True):
+        base = tmp_path / ("on" if flag else "off")
+        base.mkdir()
+        d = Daemon(base, *flag)
+        try:
+            for _ in range(20):
+                httpx.get(f"{d.url}/health", headers=d.auth())
+            d.log.flush()
+        finally:
+            d.stop()
+        assert ("GET /health" in d.log_path.read_text()) == expect, d.log_path.read_text()
 
 
 def test_an_idle_daemon_exits_after_the_idle_timeout(tmp_path):

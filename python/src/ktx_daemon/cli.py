@@ -21,6 +21,8 @@ from . import protocol
 USAGE = """usage: ktx-daemon --version
        ktx-daemon <op>   (reads one JSON object on stdin, writes one JSON object on stdout)
        ktx-daemon serve-http --host 127.0.0.1 --port 0 [--ready-file PATH] [--state-file PATH]
+                             [--lock-file PATH] [--log-file PATH] [--watch PATH]...
+                             [--wheel-sha256 HEX] [--reason WHY] [--access-log]
                              [--idle-timeout SECONDS] [--preload-model] [--log-level LEVEL]
                              (token: env KTX_DAEMON_TOKEN)
 ops: {ops}"""
@@ -44,9 +46,11 @@ def debug_enabled() -> bool:
 
 
 def run_op(op: protocol.Op) -> int:
+    from semantic_layer.limits import MAX_REQUEST_BYTES
+
     try:
-        req = protocol.decode_request(sys.stdin.buffer.read(), "stdin")
-        result = protocol.run(op, req)
+        raw = sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1)  # one byte over is enough to refuse
+        result = protocol.run_in_big_stack(protocol.handle, op, raw, "stdin")
     except Exception as exc:
         if debug_enabled():
             import traceback

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from semantic_layer.errors import MalformedError
+from semantic_layer.limits import MAX_BULK_TEXTS
 
 DEFAULT_DIALECT = "postgres"  # KTX's default
-MAX_BULK_TEXTS = 100
 
 
 def _keys(req: Dict[str, Any], allowed: Tuple[str, ...], required: Tuple[str, ...] = ()) -> None:

@@ -2,12 +2,20 @@
 
 Routes: ``POST <route>`` for every op of ``ktx_daemon.protocol.OPS`` (anything else is a 404),
 ``GET /health`` and ``POST /shutdown``. Errors map through ``protocol.classify``: refused 400,
-malformed 422, internal 500, each ``{"detail": <one line>}``.
+malformed 422, internal 500, each ``{"detail": <one line>}``. An op runs in the threadpool
+(threads of ``limits.THREAD_STACK_BYTES`` stack) and is cancelled when its client disconnects
+(``ktx_daemon.http_ops``).
 
 Security: binds loopback only; every request, /health included, needs a loopback Host header
 (else 403) and ``Authorization: Bearer <KTX_DAEMON_TOKEN>`` (else 401). The token is read from
-the environment, never from argv. The daemon exits after ``--idle-timeout`` seconds without a
-request, and removes its state file on exit when the file names this process.
+the environment, never from argv. The daemon exits after ``--idle-timeout`` seconds without an
+authenticated request.
+
+Life (``ktx_daemon.lifecycle``): it holds ``--lock-file`` for its whole life (exit 4 if another
+daemon holds it), writes ``--state-file`` (0600, atomically) once it serves and before it
+reports ready, stops by itself within 10 s when that file no longer names it or a ``--watch``
+path is gone, keeps ``--log-file`` under 1 MiB (one rotated file kept), logs one line per
+request only with ``--access-log``, and removes its state file on exit when it names it.
 """
 
 # no `from __future__ import annotations` here: FastAPI resolves endpoint annotations at runtime
@@ -29,6 +37,8 @@ from . import protocol
 from .protocol import EXIT_OK, UsageError
 
 TOKEN_ENV = "KTX_DAEMON_TOKEN"
+# Another daemon of this version runs (the lock is held): ktx's exit code for "not now".
+EXIT_LOCK_HELD = 4
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -83,32 +93,36 @@ def _write_atomic(path: str, text: str) -> None:
 
 def remove_state_file_if_ours(path: Optional[str]) -> bool:
     """Delete the state file only when it names this process."""
-    if not path:
-        return False
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    if not isinstance(data, dict) or data.get("pid") != os.getpid():
-        return False
-    try:
-        os.unlink(path)
-        return True
-    except OSError:
-        return False
+    from . import lifecycle
+
+    return lifecycle.remove_state_if_mine(path)
 
 
 class DaemonState:
-    def __init__(self, token: str, idle_timeout: float, state_file: Optional[str]) -> None:
+    def __init__(
+        self,
+        token: str,
+        idle_timeout: float,
+        state_file: Optional[str],
+        wheel_sha256: str = "",
+        reason: str = "",
+    ) -> None:
         self.token = token.encode("utf-8")
         self.idle_timeout = idle_timeout
         self.state_file = state_file
+        self.wheel_sha256 = wheel_sha256
+        self.reason = reason
         self.started_at = _utc_now()
         self.last_activity = time.monotonic()
         self.in_flight = 0
+        self.requests = 0
         self.server: Any = None
         self.exit_reason: Optional[str] = None
+
+    def idle_seconds_left(self) -> Optional[int]:
+        if self.idle_timeout <= 0:
+            return None
+        return max(0, int(self.idle_timeout - (time.monotonic() - self.last_activity)))
 
     def request_exit(self, reason: str) -> None:
         if self.exit_reason is None:
@@ -129,10 +143,9 @@ def features() -> List[str]:
 def build_app(state: DaemonState):
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from . import embeddings
+    from . import embeddings, http_ops, lifecycle
     from ._version import __version__
 
     app = FastAPI(
@@ -157,7 +170,7 @@ def build_app(state: DaemonState):
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        state.last_activity = time.monotonic()
+        # Only an authenticated request keeps the daemon alive: a local port scan does not.
         if not _is_loopback_host(request.headers.get("host", "")):
             return JSONResponse({"detail": "forbidden host"}, status_code=403)
         auth = request.headers.get("authorization", "")
@@ -166,6 +179,8 @@ def build_app(state: DaemonState):
             return JSONResponse(
                 {"detail": "missing or invalid token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
+        state.last_activity = time.monotonic()
+        state.requests += 1
         state.in_flight += 1
         try:
             return await call_next(request)
@@ -181,7 +196,13 @@ def build_app(state: DaemonState):
             "pid": os.getpid(),
             "features": features(),
             "startedAt": state.started_at,
+            "wheelSha256": state.wheel_sha256,
+            "reason": state.reason,
             "embeddingModel": embeddings.loaded_source(),
+            "idleTimeout": state.idle_timeout,
+            "idleSecondsLeft": state.idle_seconds_left(),
+            "rssBytes": lifecycle.rss_bytes(),
+            "requests": state.requests,
         }
 
     @app.post("/shutdown")
@@ -195,18 +216,7 @@ def build_app(state: DaemonState):
 
     def make_endpoint(op: protocol.Op):
         async def endpoint(request: Request):
-            body = await request.body()
-            try:
-                req = protocol.decode_request(body, "the request body")
-                result = await run_in_threadpool(protocol.run, op, req)
-            except Exception as exc:
-                failure = protocol.classify(exc, op.name)
-                if failure.kind == protocol.KIND_INTERNAL and os.environ.get("KTX_DEBUG") == "1":
-                    import traceback
-
-                    traceback.print_exc()
-                return JSONResponse(failure.detail(), status_code=failure.http_status)
-            return JSONResponse(result)
+            return await http_ops.answer(request, op)
 
         endpoint.__name__ = op.name.replace("-", "_")
         return endpoint
@@ -216,20 +226,50 @@ def build_app(state: DaemonState):
     return app
 
 
-async def _watch(state: DaemonState, ready: Dict[str, Any], ready_file: Optional[str]) -> None:
+async def _watch(state: DaemonState, ready: Dict[str, Any], args) -> None:
+    from . import lifecycle
+
     server = state.server
     while not server.started:
         if server.should_exit:
             return
         await asyncio.sleep(0.01)
+    if state.state_file:
+        # Written before the ready line: whoever sees "ready" (or this file) can reach it.
+        lifecycle.write_state(
+            state.state_file,
+            {
+                "pid": os.getpid(),
+                "port": ready["port"],
+                "version": ready["version"],
+                "features": features(),
+                "startedAt": state.started_at,
+                "token": state.token.decode("utf-8"),
+                "wheelSha256": state.wheel_sha256,
+                "reason": state.reason,
+                "logFile": args.log_file or "",
+            },
+        )
     line = json.dumps(ready)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-    if ready_file:
-        _write_atomic(ready_file, line + "\n")
+    if args.ready_file:
+        _write_atomic(args.ready_file, line + "\n")
+    dog = lifecycle.Watchdog(state.state_file, args.watch or [])
+    log = lifecycle.LogCap(args.log_file)
     tick = max(0.05, min(1.0, state.idle_timeout / 4)) if state.idle_timeout > 0 else 1.0
+    next_check = time.monotonic() + lifecycle.PERIOD
     while not server.should_exit:
         await asyncio.sleep(tick)
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + lifecycle.PERIOD
+            log.check()
+            why = dog.reason_to_exit()
+            if why:
+                sys.stderr.write(f"ktx-daemon: {lifecycle.utc_now()} {why}; exiting\n")
+                sys.stderr.flush()
+                state.request_exit("orphaned")
+                return
         if (
             state.idle_timeout > 0
             and state.in_flight == 0
@@ -254,6 +294,13 @@ def serve_main(argv: List[str]) -> int:
     parser.add_argument("--state-file")
     parser.add_argument("--idle-timeout", type=float, default=900.0, help="seconds; 0 disables")
     parser.add_argument("--preload-model", action="store_true")
+    parser.add_argument("--lock-file", help="held for the daemon's whole life; exit 4 if held")
+    parser.add_argument("--log-file", help="the file stdout and stderr append to; rotated at 1 MiB")
+    parser.add_argument("--wheel-sha256", default="", help="the installed wheel's sha256 (echoed)")
+    parser.add_argument("--features", default="", help="what ktx installed (informational)")
+    parser.add_argument("--reason", default="", help="why ktx started it (echoed)")
+    parser.add_argument("--watch", action="append", default=[], help="exit when this path is gone")
+    parser.add_argument("--access-log", action="store_true", help="log one line per request")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     try:
         args = parser.parse_args(argv)
@@ -267,6 +314,19 @@ def serve_main(argv: List[str]) -> int:
         return _usage(f"refusing to bind to non-loopback host '{args.host}'")
     if not 0 <= args.port <= 65535:
         return _usage(f"bad port {args.port}")
+
+    lock: Optional[int] = None
+    if args.lock_file:
+        from . import lifecycle
+
+        try:
+            lock = lifecycle.hold_lock(args.lock_file)
+        except lifecycle.LockHeld as exc:
+            sys.stderr.write(f"ktx-daemon: error: {exc}\n")
+            sys.stderr.flush()
+            return EXIT_LOCK_HELD
+        except OSError as exc:
+            return _usage(f"cannot open the lock file {args.lock_file}: {exc.strerror or exc}")
 
     host = args.host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -284,7 +344,11 @@ def serve_main(argv: List[str]) -> int:
     sock.set_inheritable(False)
     port = sock.getsockname()[1]
 
-    state = DaemonState(token.strip(), args.idle_timeout, args.state_file)
+    from semantic_layer import limits
+
+    limits.use_big_thread_stacks()  # before the threadpool starts its first thread
+    limits.ensure_recursion_limit()
+    state = DaemonState(token.strip(), args.idle_timeout, args.state_file, args.wheel_sha256, args.reason)
     try:
         return _serve(args, state, sock, port)
     finally:
@@ -293,6 +357,8 @@ def serve_main(argv: List[str]) -> int:
         except OSError:
             pass
         remove_state_file_if_ours(args.state_file)
+        # The lock's descriptor is never closed: the OS releases it when the process ends, so
+        # "the lock is free" means "the daemon is gone", not "about to go".
 
 
 def _serve(args, state: DaemonState, sock: socket.socket, port: int) -> int:
@@ -314,7 +380,7 @@ def _serve(args, state: DaemonState, sock: socket.socket, port: int) -> int:
     config = uvicorn.Config(
         app,
         log_level=args.log_level,
-        access_log=True,
+        access_log=args.access_log,
         lifespan="off",
         timeout_graceful_shutdown=5,
         server_header=False,
@@ -334,7 +400,7 @@ def _serve(args, state: DaemonState, sock: socket.socket, port: int) -> int:
             pass
 
     async def run() -> None:
-        watcher = asyncio.ensure_future(_watch(state, ready, args.ready_file))
+        watcher = asyncio.ensure_future(_watch(state, ready, args))
         try:
             await server.serve(sockets=[sock])
         finally:

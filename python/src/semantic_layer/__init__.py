@@ -3,7 +3,9 @@
 Submodules are imported lazily so that light operations stay fast:
 ``model`` (sources -> frozen model, cached), ``query`` (the query's shape), ``planner``
 (query -> SQL and plan), ``validate`` (errors and warnings of a model), ``generate`` (sources
-from scanned tables), ``tables`` (table identifiers), ``expressions`` (sqlglot helpers).
+from scanned tables), ``tables`` (table identifiers), ``expressions`` (sqlglot helpers),
+``limits`` (every bound on the inputs, with its reason), ``cancel`` (cooperative cancellation
+of one request).
 Executing SQL is not this package's job: the ktx CLI runs the SQL it gets back.
 """
 

@@ -1,7 +1,9 @@
 """sqlglot helpers shared by the model, the planner and the table parsers (imports sqlglot).
 
-Dialect names, parsing one SQL snippet (an expression, a predicate, a SELECT), time
-truncation per dialect, quoting every identifier, and rendering a snippet for display.
+Dialect names, parsing one SQL snippet (an expression, a predicate, a SELECT) within the
+snippet limits of ``semantic_layer.limits`` (length and nesting, measured on the tokens before
+the recursive parser runs), the nesting of a built tree, time truncation per dialect, quoting
+every identifier, and rendering a snippet for display.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from typing import Optional
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from .errors import RejectedError
+from .limits import MAX_DEPTH, MAX_SNIPPET_CHARS, too_deep, too_long
 
 COMMON_DIALECTS = ("duckdb", "postgres", "sqlite", "snowflake", "bigquery", "tsql")
 GRANULARITIES = ("day", "week", "month", "quarter", "year")
@@ -48,11 +52,66 @@ def parse_error_text(exc: Exception) -> str:
     return text
 
 
+_OPENERS = frozenset((TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE, TokenType.CASE))
+_CLOSERS = frozenset((TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE, TokenType.END))
+# the tree nodes that nest (a bracket, a function call, CASE, a subquery)
+_NESTING = (exp.Paren, exp.Func, exp.Subquery, exp.Tuple, exp.Bracket, exp.Window)
+
+
+def nesting(tokens) -> int:
+    """The deepest nesting of parentheses, brackets, braces and CASE ... END in the tokens."""
+    depth = deepest = 0
+    for token in tokens:
+        kind = token.token_type
+        if kind in _OPENERS:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif kind in _CLOSERS and depth:
+            depth -= 1
+    return deepest
+
+
+def tree_nesting(*nodes: Optional[exp.Expression]) -> int:
+    """The deepest nesting of brackets, calls, CASE and subqueries in the trees (iterative)."""
+    deepest = 0
+    stack = [(n, 0) for n in nodes if n is not None]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, _NESTING):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        for child in node.iter_expressions():
+            stack.append((child, depth))
+    return deepest
+
+
+def parse_sql(text: str, dialect: Optional[str], max_chars: int = MAX_SNIPPET_CHARS) -> list:
+    """The statements of a SQL text (None entries dropped) within the snippet limits.
+
+    SnippetLimit (a ValueError) when the text is longer than ``max_chars`` or nests deeper
+    than ``MAX_DEPTH``; ParseError / TokenError as sqlglot raises them.
+    """
+    error = too_long(text, max_chars)
+    if error is not None:
+        raise error
+    read = sqlglot.Dialect.get_or_raise(dialect)
+    tokens = read.tokenize(text)
+    depth = nesting(tokens)
+    if depth > MAX_DEPTH:
+        raise too_deep(depth)
+    try:
+        return [s for s in read.parser().parse(tokens, text) if s is not None]
+    except RecursionError:  # unbracketed chains (NOT NOT ...) the count does not see
+        raise too_deep(None) from None
+
+
 def _parse_one(text: str, dialect: str) -> exp.Expression:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty")
     try:
-        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+        statements = parse_sql(text, dialect)
     except (ParseError, TokenError) as exc:
         raise ValueError(parse_error_text(exc)) from None
     if len(statements) != 1:
@@ -89,8 +148,13 @@ def parse_table(text: str, dialect: str) -> exp.Table:
     """Parse a (possibly qualified) table name such as ``analytics.public.orders``."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("empty table name")
+    error = too_long(text)
+    if error is not None:
+        raise error
     try:
         table = exp.to_table(text, dialect=dialect)
+    except RecursionError:
+        raise too_deep(None) from None
     except (ParseError, TokenError) as exc:
         raise ValueError(parse_error_text(exc)) from None
     except Exception as exc:  # sqlglot raises assorted errors for odd input

@@ -3,7 +3,8 @@
 No database access. A table becomes a source named after it: its grain is the primary key
 (else the first column), its columns get a semantic type from the database type, a link adds
 a join on both sides, numeric non-key columns get ``total_`` / ``avg_`` measures and a table
-with a primary key a ``record_count``.
+with a primary key a ``record_count``. The scan is held to the model's size limits
+(``semantic_layer.limits``): sources the model would refuse are not generated.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import limits
+from .cancel import checkpoint
 from .errors import MalformedError, RejectedError
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -83,11 +86,17 @@ def generate_sources(tables: Any, links: Any, dialect: Optional[str] = None) -> 
     if not isinstance(links, list):
         raise MalformedError("'links' must be a list of link objects")
     write = (dialect or "postgres").lower()
+    limits.check_count(len(tables), limits.MAX_SOURCES, "tables")
+    limits.check_count(len(links), limits.MAX_SNIPPETS, "links")
+    total = sum(len(t["columns"]) for t in tables if isinstance(t, dict) and isinstance(t.get("columns"), list))
+    limits.check_count(total, limits.MAX_COLUMNS, "columns", "the scan")
     for i, t in enumerate(tables):
+        checkpoint()
         _check(t, TABLE_KEYS, ("name",), f"tables[{i}]")
         cols = t.get("columns")
         if not isinstance(cols, list):
             raise MalformedError(f"tables[{i}] ({t['name']}): 'columns' must be a list")
+        limits.check_count(len(cols), limits.MAX_COLUMNS_PER_SOURCE, "columns", f"table '{limits.clip(t['name'], 40)}'")
         for j, c in enumerate(cols):
             _check(c, COLUMN_KEYS, ("name", "type"), f"tables[{i}].columns[{j}]")
     for i, link in enumerate(links):
@@ -133,6 +142,7 @@ def generate_sources(tables: Any, links: Any, dialect: Optional[str] = None) -> 
 
     sources: List[Dict[str, Any]] = []
     for name, t in by_name.items():
+        checkpoint()
         cols = t["columns"]
         pk = [c["name"] for c in cols if c.get("primary_key")]
         columns: List[Dict[str, Any]] = []

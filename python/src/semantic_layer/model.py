@@ -7,8 +7,12 @@ SQL snippet parsed once in the source dialect, every column reference resolved, 
 reduced to a ``MeasureForm`` (its aggregate calls and the expression combining them), the join
 graph built. Problems are collected, never raised: ``Model.errors`` (the model cannot be
 queried) and ``Model.warnings`` (unknown keys, ignored features). Each error belongs to the source it
-was found in (or to none), so that a query is refused only for the errors of the sources it uses. ``get_model`` is the same with
-a small LRU cache, so that a long-lived daemon parses a model once.
+was found in (or to none), so that a query is refused only for the errors of the sources it uses.
+A model over a size limit of ``semantic_layer.limits`` is one error of no source and is not
+built at all; a snippet over a snippet limit, or a measure nesting too deep once the measures
+it uses are inlined, is an error of its source. The build checks for cancellation
+(``semantic_layer.cancel``) at every source, column, measure, segment and join. ``get_model``
+is the same with a small LRU cache, so that a long-lived daemon parses a model once.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sqlglot import exp
 
+from . import limits
+from .cancel import checkpoint
 from .errors import MalformedError, RejectedError
-from .expressions import and_all, display, parse_expression, parse_select, parse_table
+from .expressions import and_all, display, parse_expression, parse_select, parse_table, tree_nesting
+from .limits import MAX_DEPTH, SnippetLimit, clip
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COLUMN_TYPES = ("string", "number", "time", "boolean")
@@ -47,6 +55,7 @@ MEASURE_KEYS = ("name", "expr", "filter", "segments", "description")
 SEGMENT_KEYS = ("name", "expr", "description")
 
 _AGG_CLASSES = {exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
+SHOWN_ERRORS = 10  # a refused query names the first errors of the model, validate lists all
 
 
 # --------------------------------------------------------------------------- the frozen model
@@ -110,8 +119,19 @@ class Measure:
     segments: Tuple[str, ...]
     description: Optional[str]
     form: MeasureForm
-    display: str  # the expr with source-qualified columns, for the response's `columns`
     derived: bool
+    source: str
+    dialect: str  # the dialect ``expr`` is written in
+
+    @cached_property
+    def display(self) -> str:
+        """The expr with source-qualified columns, for the response's ``columns``.
+
+        Made on first use (a query naming the measure), not for every measure of the model:
+        a fifth of a large model's build time.
+        """
+        node = parse_expression(self.expr, self.dialect, allow_count_star=True)
+        return _display_qualified(node, self.source, self.dialect)
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,8 +204,11 @@ class Model:
             for name in dict.fromkeys(sources):
                 found.extend(self.errors_of.get(name, ()))
         if found:
+            shown = "; ".join(found[:SHOWN_ERRORS])
+            if len(found) > SHOWN_ERRORS:
+                shown += f"; and {len(found) - SHOWN_ERRORS:,} more (ktx sl validate lists them all)"
             raise RejectedError(
-                f"invalid semantic model ({len(found)} error{'s' if len(found) > 1 else ''}): " + "; ".join(found)
+                f"invalid semantic model ({len(found):,} error{'s' if len(found) > 1 else ''}): " + shown
             )
 
 
@@ -357,8 +380,11 @@ class _Builder:
     def parse(self, text: str, where: str, what: str, allow_count_star: bool = False) -> Optional[exp.Expression]:
         try:
             return parse_expression(text, self.dialect, allow_count_star=allow_count_star)
+        except SnippetLimit as exc:
+            self.error(where, exc.describe(what, text))
+            return None
         except ValueError as exc:
-            self.error(where, f"cannot parse {what} '{text}' ({self.dialect}): {exc}")
+            self.error(where, f"cannot parse {what} '{clip(text, 200)}' ({self.dialect}): {exc}")
             return None
 
     # ---------------------------------------------------------------- columns of a source
@@ -459,6 +485,7 @@ class _Builder:
         drafts: Dict[str, Dict[str, Any]] = {}
         order: List[str] = []
         for i, raw in enumerate(self.raw):
+            checkpoint()
             label = f"sources[{i}]"
             if not isinstance(raw, dict):
                 self.error(label, "a source must be an object")
@@ -483,6 +510,7 @@ class _Builder:
             if raw_columns is None or raw_columns == []:
                 self.error(where, "'columns' is required and must not be empty")
             for item in self.list_of_objects(raw, "columns", where):
+                checkpoint()
                 col = self.build_column(name, item, where)
                 if col is None:
                     continue
@@ -494,6 +522,7 @@ class _Builder:
 
         sources: Dict[str, Source] = {}
         for name in order:
+            checkpoint()
             self.current = name
             source = self.build_source(name, drafts)
             if source is not None:
@@ -524,11 +553,15 @@ class _Builder:
         elif table:
             try:
                 relation = parse_table(table, self.dialect)
+            except SnippetLimit as exc:
+                self.error(where, exc.describe("table", table))
             except ValueError as exc:
                 self.error(where, f"cannot parse table name '{table}' ({self.dialect}): {exc}")
         else:
             try:
                 relation = parse_select(sql or "", self.dialect)
+            except SnippetLimit as exc:
+                self.error(where, exc.describe("sql", sql or ""))
             except ValueError as exc:
                 self.error(where, f"cannot parse sql ({self.dialect}): {exc}")
 
@@ -571,6 +604,7 @@ class _Builder:
         out: Dict[str, Segment] = {}
         column_of = self.own_column_resolver(name, columns)
         for item in self.list_of_objects(raw, "segments", where):
+            checkpoint()
             sname = item.get("name")
             if not isinstance(sname, str) or not sname:
                 self.error(where, "a segment has no 'name'")
@@ -622,16 +656,18 @@ class _Builder:
 
         built: Dict[str, Optional[Measure]] = {}
         visiting: List[str] = []
+        levels: Dict[str, int] = {}  # 1 for a measure of aggregates, 1 + the deepest it uses
 
         def build(mname: str) -> Optional[Measure]:
             if mname in built:
                 return built[mname]
+            checkpoint()
             item = items[mname]
             mwhere = f"{where}: measure '{mname}'"
             visiting.append(mname)
             result = None
             try:
-                result = self.build_measure(name, mname, item, mwhere, columns, segments, items, build, visiting)
+                result = self.build_measure(name, mname, item, mwhere, columns, segments, items, build, visiting, levels)
             finally:
                 visiting.pop()
             built[mname] = result
@@ -641,7 +677,7 @@ class _Builder:
             build(mname)
         return {m: built[m] for m in items if built.get(m) is not None}  # type: ignore[misc]
 
-    def build_measure(self, name, mname, item, mwhere, columns, segments, items, build, visiting) -> Optional[Measure]:
+    def build_measure(self, name, mname, item, mwhere, columns, segments, items, build, visiting, levels) -> Optional[Measure]:
         column_of = self.own_column_resolver(name, columns)
         text = self.req_str(item, "expr", mwhere)
         if text is None:
@@ -650,6 +686,7 @@ class _Builder:
         if node is None:
             return None
         derived = [False]
+        used: List[int] = []
 
         def measure_of(col: exp.Column) -> MeasureForm:
             if col.args.get("db") is not None or (col.table and col.table != name):
@@ -665,13 +702,19 @@ class _Builder:
             if target is None:
                 raise RefError(f"uses measure '{ref}', which is invalid")
             derived[0] = True
+            used.append(levels[ref])
             return target.form
 
         try:
             form = analyse_measure(node, column_of, measure_of)
         except RefError as exc:
-            self.error(mwhere, f"{exc} (in expr '{text}')")
+            self.error(mwhere, f"{exc} (in expr '{clip(text, 200)}')")
             return None
+        level = 1 + max(used, default=0)
+        if level > MAX_DEPTH:
+            self.error(mwhere, f"builds on measures {level:,} levels deep; the limit is {MAX_DEPTH}")
+            return None
+        levels[mname] = level
 
         predicates: List[exp.Expression] = []
         ftext = self.opt_str(item, "filter", mwhere)
@@ -700,6 +743,14 @@ class _Builder:
                 predicates.append(segments[s].node.copy())
                 seg_names.append(s)
         form = form.filtered(and_all(*predicates))
+        depth = tree_nesting(form.template, *[c.arg for c in form.calls], *[c.filter for c in form.calls])
+        if depth > MAX_DEPTH:
+            self.error(
+                mwhere,
+                f"expr '{clip(text)}' nests {depth:,} levels deep once the measures, filter and segments it uses "
+                f"are inlined; the limit is {MAX_DEPTH}",
+            )
+            return None
         return Measure(
             name=mname,
             expr=text,
@@ -707,14 +758,16 @@ class _Builder:
             segments=tuple(seg_names),
             description=resolve_description(item.get("description"), None),
             form=form,
-            display=_display_qualified(node, name, self.dialect),
             derived=derived[0],
+            source=name,
+            dialect=self.dialect,
         )
 
     def build_joins(self, name, raw, where, columns, drafts) -> List[Join]:
         joins: List[Join] = []
         seen_targets: Dict[str, int] = {}
         for i, item in enumerate(self.list_of_objects(raw, "joins", where)):
+            checkpoint()
             to = item.get("to")
             if not isinstance(to, str) or not to:
                 self.error(where, f"joins[{i}] has no 'to'")
@@ -757,16 +810,14 @@ class _Builder:
         if node is None:
             return None
         conjuncts: List[exp.Expression] = []
-
-        def flatten(n: exp.Expression) -> None:
-            n = n.unnest()
+        pending = [node]  # a long AND chain is a deep tree: flattened without recursion
+        while pending:
+            n = pending.pop().unnest()
             if isinstance(n, exp.And):
-                flatten(n.this)
-                flatten(n.expression)
+                pending.append(n.expression)
+                pending.append(n.this)
             else:
                 conjuncts.append(n)
-
-        flatten(node)
         pairs: List[Tuple[str, str]] = []
         target_names = {to} | ({alias} if alias else set())
         for c in conjuncts:
@@ -842,16 +893,32 @@ def _display_qualified(node: exp.Expression, source: str, dialect: str) -> str:
     return display(copy, dialect)
 
 
+def _refused(dialect: str, message: str) -> Model:
+    """The model of sources over a size limit: that one error, nothing built."""
+    return Model(dialect=dialect, sources={}, errors=(message,), warnings=(), errors_of={None: (message,)})
+
+
 def build_model(sources: Any, dialect: str) -> Model:
     """Build the model of the wire ``sources`` (snippets written in ``dialect``)."""
     if not isinstance(sources, list):
         raise MalformedError("'sources' must be a list of source objects")
+    too_big = limits.model_size_error(sources)
+    if too_big is not None:
+        return _refused(dialect, too_big)
+    return _build(sources, dialect)
+
+
+def _build(sources: List[Any], dialect: str) -> Model:
+    limits.ensure_recursion_limit()
     return _Builder(sources, dialect).build()
 
 
 # --------------------------------------------------------------------------- the daemon's cache
 
 CACHE_SIZE = 8
+# the cached models together hold at most this many columns and measures (about two models
+# at the size limits, a few hundred MB), however many of the 8 slots that takes
+CACHE_WEIGHT = 2 * (limits.MAX_COLUMNS + limits.MAX_MEASURES)
 _cache: "OrderedDict[str, Model]" = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -859,12 +926,21 @@ _cache_lock = threading.Lock()
 def cache_key(sources: Any, dialect: str) -> Optional[str]:
     try:
         return json.dumps([sources, dialect], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
+
+
+def _weight(model: Model) -> int:
+    return sum(len(s.columns) + len(s.measures) for s in model.sources.values()) + 1
 
 
 def get_model(sources: Any, dialect: str) -> Model:
     """``build_model`` through a small LRU keyed by the canonical JSON of (sources, dialect)."""
+    too_big = limits.model_size_error(sources, snippets=False)
+    if too_big is not None:  # refused before the key (a JSON dump of the whole input) is made
+        return _refused(dialect, too_big)
+    if not isinstance(sources, list):
+        raise MalformedError("'sources' must be a list of source objects")
     key = cache_key(sources, dialect)
     if key is not None:
         with _cache_lock:
@@ -872,13 +948,17 @@ def get_model(sources: Any, dialect: str) -> Model:
             if model is not None:
                 _cache.move_to_end(key)
                 return model
-    model = build_model(sources, dialect)
+    too_big = limits.model_size_error(sources)
+    if too_big is not None:  # not cached: the check costs less than the key
+        return _refused(dialect, too_big)
+    model = _build(sources, dialect)
     if key is not None:
         with _cache_lock:
             _cache[key] = model
             _cache.move_to_end(key)
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+            total = sum(_weight(m) for m in _cache.values())
+            while len(_cache) > 1 and (len(_cache) > CACHE_SIZE or total > CACHE_WEIGHT):
+                total -= _weight(_cache.popitem(last=False)[1])
     return model
 
 

@@ -16,7 +16,9 @@ Plan, per measure source S (every source owning a requested measure):
    aggregates. Filters on measures apply to that final result, then ORDER BY and LIMIT.
 
 Every identifier is quoted. Snippets are read in the model's dialect and written in the
-query's output dialect.
+query's output dialect. The query's own snippets (filters, ad-hoc measures) are held to the
+snippet limits of ``semantic_layer.limits``; the planner checks for cancellation
+(``semantic_layer.cancel``) at every measure, dimension, filter and measure source.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sqlglot import exp
 
+from . import limits
+from .cancel import checkpoint
 from .errors import RejectedError
 from .expressions import (
     GRANULARITIES,
@@ -36,8 +40,10 @@ from .expressions import (
     is_predicate,
     parse_expression,
     quote_all,
+    tree_nesting,
     truncate_time,
 )
+from .limits import MAX_DEPTH, SnippetLimit, clip
 from .model import Column, Edge, MeasureForm, Model, RefError, Source, analyse_measure, known
 from .query import AdHocMeasure, DimensionSpec, Query
 
@@ -244,11 +250,13 @@ class Planner:
     # ------------------------------------------------------------------ measures
     def _adhoc(self, item: AdHocMeasure) -> Tuple[FieldRef, _MeasureInfo]:
         text = item.expr
-        context = f"measure '{text}'"
+        context = f"measure '{clip(text, 200)}'"
         try:
             node = parse_expression(text, self.read, allow_count_star=True)
+        except SnippetLimit as exc:
+            raise limits.LimitError(exc.describe("measure", text)) from None
         except ValueError as exc:
-            raise RejectedError(f"cannot parse measure '{text}': {exc}") from None
+            raise RejectedError(f"cannot parse {context}: {exc}") from None
         sources: List[str] = []
 
         def note(source: str) -> None:
@@ -282,6 +290,12 @@ class Planner:
             raise RejectedError(
                 f"ad-hoc {context} mixes sources {', '.join(sources)}; an ad-hoc measure is computed over one source"
             )
+        depth = tree_nesting(form.template, *[c.arg for c in form.calls], *[c.filter for c in form.calls])
+        if depth > MAX_DEPTH:
+            raise limits.LimitError(
+                f"measure '{clip(text)}' nests {depth:,} levels deep once the measures it uses are inlined; "
+                f"the limit is {MAX_DEPTH}"
+            )
         name = item.name or _auto_name(text)
         return FieldRef(sources[0], name, "adhoc"), _MeasureInfo(form, text, None, "composed")
 
@@ -291,9 +305,11 @@ class Planner:
 
     # ------------------------------------------------------------------ filters
     def _filter(self, text: str, adhoc: Dict[str, FieldRef]) -> _Filter:
-        context = f"filter '{text}'"
+        context = f"filter '{clip(text, 200)}'"
         try:
             node = parse_expression(text, self.read)
+        except SnippetLimit as exc:
+            raise limits.LimitError(exc.describe("filter", text)) from None
         except ValueError as exc:
             raise RejectedError(f"cannot parse {context}: {exc}") from None
         if node.find(exp.AggFunc) is not None or isinstance(node, exp.AggFunc):
@@ -344,6 +360,7 @@ class Planner:
 
     # ------------------------------------------------------------------ compile
     def compile(self, query: Query, dialect: str) -> Compiled:
+        limits.ensure_recursion_limit()
         target = check_dialect(dialect)
         self.target = target
         if not query.measures:
@@ -354,6 +371,7 @@ class Planner:
         infos: Dict[FieldRef, _MeasureInfo] = {}
         adhoc: Dict[str, FieldRef] = {}
         for item in query.measures:
+            checkpoint()
             if isinstance(item, str) and _REF_RE.match(item):
                 ref = self.resolve_measure_ref(item)
                 info = self._predefined(ref)
@@ -370,6 +388,7 @@ class Planner:
         # dimensions
         dims: List[FieldRef] = []
         for spec in query.dimensions:
+            checkpoint()
             dim = self._dimension(spec)
             if dim not in dims:
                 dims.append(dim)
@@ -384,6 +403,7 @@ class Planner:
         post_filters: List[_Filter] = []
         hidden: List[FieldRef] = []
         for text in query.filters:
+            checkpoint()
             f = self._filter(text, adhoc)
             if any(r.kind != "column" for r in f.refs.values()):
                 for r in f.refs.values():
@@ -434,10 +454,26 @@ class Planner:
         plan_edges: List[Edge] = []
         fanouts: List[str] = []
         sources_used: List[str] = []
+        if len(groups) > limits.MAX_QUERY_MEASURE_SOURCES:
+            raise limits.LimitError(
+                f"the query has measures of {len(groups):,} sources; the limit is {limits.MAX_QUERY_MEASURE_SOURCES:,}"
+            )
+        paths: Dict[str, List[Edge]] = {}
         for root, items in groups.items():
+            checkpoint()
+            paths[root] = self._path(root, items, dims, row_filters)
+        joins = sum(len(p) for p in paths.values())
+        if joins > limits.MAX_QUERY_JOINS:
+            raise limits.LimitError(
+                f"the query needs {joins:,} joins ({len(paths):,} measure source{'s' if len(paths) > 1 else ''}, each joined along its path to "
+                f"the sources of the dimensions and filters); the limit is {limits.MAX_QUERY_JOINS:,}"
+            )
+        for root, items in groups.items():
+            checkpoint()
             rows_name, agg_name = f"ktx_{root}_rows", f"ktx_{root}_agg"
             agg_names[root] = agg_name
-            rows, args, edges, fanout = self._rows_cte(root, items, dims, row_filters, forms)
+            edges = paths[root]
+            rows, args, fanout = self._rows_cte(root, items, dims, row_filters, forms, edges)
             for e in edges:
                 if not any(p.parent == e.parent and p.child == e.child for p in plan_edges):
                     plan_edges.append(e)
@@ -521,6 +557,7 @@ class Planner:
             final.limit(query.limit, copy=False)
         for name, cte in ctes:
             final.with_(exp.TableAlias(this=exp.to_identifier(name)), as_=cte, copy=False)
+        checkpoint()
         sql = quote_all(final).sql(dialect=target, pretty=True, copy=False)  # the tree is ours alone
 
         columns: List[Dict[str, Any]] = []
@@ -630,8 +667,8 @@ class Planner:
             )
         return msr_ref(ref)
 
-    def _rows_cte(self, root, items, dims, row_filters, forms):
-        src = self.model.sources[root]
+    def _path(self, root, items, dims, row_filters) -> List[Edge]:
+        """The join steps from ``root`` to every source the dimensions and row filters need."""
         parent, order = self._bfs(root)
         needed: List[str] = []
         measure_names = ", ".join(m.ref for m in items)
@@ -657,7 +694,10 @@ class Planner:
             while node != root:
                 on_path.add(node)
                 node = parent[node].parent  # type: ignore[union-attr]
-        edges: List[Edge] = [parent[n] for n in order if n in on_path and n != root]  # type: ignore[misc]
+        return [parent[n] for n in order if n in on_path and n != root]  # type: ignore[misc]
+
+    def _rows_cte(self, root, items, dims, row_filters, forms, edges):
+        src = self.model.sources[root]
         fanning = [e for e in edges if e.relationship == "one_to_many"]
         fanout = ", ".join(f"{e.parent} -> {e.child} is one_to_many" for e in fanning)
 
@@ -695,7 +735,7 @@ class Planner:
             _join(sel, child.from_item(), on=cond, side="LEFT")
         for f in row_filters:
             sel.where(f.node.copy(), copy=False)
-        return sel, args, edges, fanout
+        return sel, args, fanout
 
     @staticmethod
     def _row_value(arg: Optional[exp.Expression], predicate: Optional[exp.Expression]) -> Optional[exp.Expression]:

@@ -1,7 +1,8 @@
 """The query (KTX's SemanticQuery), checked for shape from a plain JSON object (no sqlglot).
 
-Shape errors (wrong types, unknown keys) raise MalformedError; the meaning of the references
-is the planner's business.
+Shape errors (wrong types, unknown keys) raise MalformedError; a query over the size limits
+of ``semantic_layer.limits`` (items per list, the range of ``limit``) raises LimitError; the
+meaning of the references is the planner's business.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from . import limits
 from .errors import MalformedError, RejectedError
 
 QUERY_KEYS = ("measures", "dimensions", "filters", "segments", "order_by", "limit", "include_empty")
@@ -48,12 +50,22 @@ class Query:
     include_empty: bool = True
 
 
+_MAX_ITEMS = {
+    "measures": limits.MAX_QUERY_MEASURES,
+    "dimensions": limits.MAX_QUERY_DIMENSIONS,
+    "filters": limits.MAX_QUERY_FILTERS,
+    "segments": limits.MAX_QUERY_SEGMENTS,
+    "order_by": limits.MAX_QUERY_ORDER_BY,
+}
+
+
 def _list(data: Dict[str, Any], key: str) -> List[Any]:
     value = data.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
         raise MalformedError(f"query.{key} must be a list")
+    limits.check_count(len(value), _MAX_ITEMS[key], "order_by items" if key == "order_by" else key, "the query")
     return value
 
 
@@ -121,7 +133,11 @@ def parse_query(data: Any) -> Query:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
         raise MalformedError("query.limit must be an integer")
     if limit is not None and limit < 0:
-        raise RejectedError(f"limit must be >= 0, got {limit}")
+        raise RejectedError(f"limit must be >= 0, got {limits.clip_number(limit)}")
+    if limit is not None and limit > limits.MAX_LIMIT:
+        raise limits.LimitError(
+            f"limit {limits.clip_number(limit)} is too large; the limit is {limits.MAX_LIMIT:,} (2**53 - 1)"
+        )
     include_empty = data.get("include_empty", True)
     if include_empty is None:
         include_empty = True

@@ -2,7 +2,8 @@
 
 ``table_identifiers``: the tables a query reads (CTE names excluded), in order of appearance.
 ``parse_table_identifier``: one ``sql_table_name`` (e.g. from a LookML view) to
-catalog/schema/name, or the reason it is not a plain table.
+catalog/schema/name, or the reason it is not a plain table. The SQL text and the names are
+held to the limits of ``semantic_layer.limits`` (length, nesting).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from . import limits
+from .cancel import checkpoint
 from .errors import RejectedError
-from .expressions import check_dialect, parse_error_text
+from .expressions import check_dialect, parse_error_text, parse_sql
+from .limits import SnippetLimit
 
 
 def _position(table: exp.Table, fallback: int):
@@ -24,29 +28,40 @@ def _position(table: exp.Table, fallback: int):
 
 
 def _walk(node: exp.Expression):
-    """Pre-order walk, WITH clauses first: text order when tokens carry no positions."""
-    yield node
-    args = node.args
-    keys = sorted(args, key=lambda k: k != "with")
-    for key in keys:
-        value = args[key]
-        for child in value if isinstance(value, list) else [value]:
-            if isinstance(child, exp.Expression):
-                yield from _walk(child)
+    """Pre-order walk, WITH clauses first: text order when tokens carry no positions.
+
+    Iterative: a long UNION chain is a deep tree.
+    """
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        children = []
+        args = node.args
+        for key in sorted(args, key=lambda k: k != "with"):
+            value = args[key]
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, exp.Expression):
+                    children.append(child)
+        stack.extend(reversed(children))
 
 
 def table_identifiers(sql: str, dialect: Optional[str] = None) -> List[Dict[str, Optional[str]]]:
     read = check_dialect(dialect) if dialect else None
     if not isinstance(sql, str) or not sql.strip():
         raise RejectedError("sql is empty")
+    limits.ensure_recursion_limit()
     try:
-        statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
+        statements = parse_sql(sql, read, max_chars=limits.MAX_SQL_TEXT_CHARS)
+    except SnippetLimit as exc:
+        raise limits.LimitError(exc.describe("sql", sql)) from None
     except (ParseError, TokenError) as exc:
         raise RejectedError(f"cannot parse SQL: {parse_error_text(exc)}") from None
 
     found = []
     seq = 0
     for stmt in statements:
+        checkpoint()
         cte_names = {cte.alias_or_name.lower() for cte in stmt.find_all(exp.CTE) if cte.alias_or_name}
         for table in (n for n in _walk(stmt) if isinstance(n, exp.Table)):
             seq += 1
@@ -104,6 +119,15 @@ def parse_table_identifier(sql_table_name: str, dialect: str) -> Dict[str, Any]:
         return _failure("looker_template_unresolved", "a ${...} or @{...} template is left in the name")
     if not text:
         return _failure("no_physical_table", "the name is empty")
+    if len(text) > limits.MAX_SNIPPET_CHARS:
+        return _failure("parse_error", f"the name is {len(text):,} characters long; the limit is {limits.MAX_SNIPPET_CHARS:,}")
+    try:
+        return _parse_table_identifier(text, read)
+    except RecursionError:
+        return _failure("parse_error", f"the name nests too deeply to parse; the limit is {limits.MAX_DEPTH} levels")
+
+
+def _parse_table_identifier(text: str, read: str) -> Dict[str, Any]:
     try:
         node = sqlglot.parse_one(text, read=read) if text.startswith("(") or text[:7].lower() in ("select ", "with ") else None
     except (ParseError, TokenError):
@@ -142,4 +166,10 @@ def parse_table_identifier(sql_table_name: str, dialect: str) -> Dict[str, Any]:
 
 def parse_table_identifiers(items: List[Dict[str, str]]) -> Dict[str, Dict[str, Any]]:
     """The batch: ``{key: result}`` for ``[{key, sql_table_name, dialect}]``."""
-    return {item["key"]: parse_table_identifier(item["sql_table_name"], item["dialect"]) for item in items}
+    limits.check_count(len(items), limits.MAX_TABLE_ITEMS, "items")
+    limits.ensure_recursion_limit()
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items:
+        checkpoint()
+        out[item["key"]] = parse_table_identifier(item["sql_table_name"], item["dialect"])
+    return out

@@ -1,9 +1,14 @@
-"""Validate wire sources: the model's errors and warnings plus model-wide checks (KTX's report shape)."""
+"""Validate wire sources: the model's errors and warnings plus model-wide checks (KTX's report shape).
+
+A model over a limit of ``semantic_layer.limits`` is reported like any other error (``valid``
+false, the limit named in ``errors``), never raised.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Set
 
+from .cancel import checkpoint
 from .model import Model, get_model
 
 
@@ -11,6 +16,7 @@ def _components(model: Model) -> List[List[str]]:
     seen: Set[str] = set()
     out: List[List[str]] = []
     for start in model.sources:
+        checkpoint()
         if start in seen:
             continue
         group, stack = [], [start]
