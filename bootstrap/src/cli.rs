@@ -1,6 +1,7 @@
 //! The command line of `ktx`. The `sl` commands take KTX's own flags (`--connection-id`,
 //! `--project-dir`, JSON output by default), so that scripts written for KTX's CLI run as is.
 
+use crate::daemon::Reason;
 use crate::feature::Feature;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -37,9 +38,13 @@ pub struct Global {
     /// upward from here.
     #[arg(long, global = true, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
-    /// Show the commands ktx runs (uv, ktx-daemon).
+    /// Show the commands ktx runs (uv, ktx-daemon); a daemon started with -v logs every
+    /// request.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Never go through the managed daemon: run Python one-shot (as KTX_DAEMON=never).
+    #[arg(long, global = true)]
+    pub no_daemon: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,7 +69,7 @@ pub enum Command {
     },
     /// Get uv if none is installed (pinned, checksum-verified) and install the core runtime.
     Bootstrap,
-    /// Manage the Python runtime: install, status, start, stop, doctor, prune.
+    /// Manage the Python runtime: install, status, start, stop, logs, doctor, prune.
     #[command(subcommand)]
     Runtime(Runtime),
 }
@@ -179,6 +184,7 @@ pub struct QueryArgs {
     #[arg(long, value_name = "D")]
     pub dialect: Option<String>,
     /// Go through the managed daemon (started if needed, reused after): fast repeated queries.
+    /// Beats KTX_DAEMON=never.
     #[arg(long)]
     pub daemon: bool,
 }
@@ -206,18 +212,36 @@ pub enum Runtime {
         #[arg(long)]
         force: bool,
     },
-    /// Show the runtime: installed or not, version, features, python, uv, paths (never runs Python).
+    /// Show the runtime: installed or not, version, features, python, uv, paths, the daemon
+    /// and why it runs (never runs Python).
     Status {
         #[arg(long)]
         json: bool,
+        /// The daemons of every installed version (pid, port, uptime, memory, idle time left).
+        #[arg(long)]
+        all: bool,
     },
     /// Start the managed daemon, or reuse the one that runs (prints its pid and port).
     Start {
         #[arg(long = "feature", value_name = "FEATURE", value_enum)]
         features: Vec<Feature>,
+        /// Why the daemon is started (shown by `runtime status`); set by ktx itself.
+        #[arg(long, hide = true, value_enum, default_value = "start")]
+        reason: Reason,
     },
-    /// Stop the managed daemon of this version.
-    Stop,
+    /// Stop the managed daemon of this version (--all: of every version).
+    Stop {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print the daemon's log (--follow: keep printing what it writes).
+    Logs {
+        #[arg(short, long)]
+        follow: bool,
+        /// How many of the last lines to print first.
+        #[arg(short = 'n', long, default_value_t = 50, value_name = "N")]
+        lines: usize,
+    },
     /// Check the runtime and say how to fix each problem; --fix repairs what it can.
     Doctor {
         #[arg(long)]

@@ -1,11 +1,13 @@
 //! What every command gets: the runtime layout, the user's consent settings, verbosity and
 //! the `--project-dir` flag.
 
+use crate::commands::DaemonMode;
 use crate::paths::Layout;
 use crate::prompt::Consent;
+use std::cell::Cell;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Ctx {
     pub layout: Layout,
     pub consent: Consent,
@@ -13,9 +15,26 @@ pub struct Ctx {
     /// `--project-dir`, when given (commands on a project fall back to KTX_PROJECT_DIR, then
     /// the nearest ktx.yaml).
     pub project_dir: Option<PathBuf>,
+    pub daemon_mode: DaemonMode,
+    /// Set by a command that noticed a burst: `main` starts the daemon in the background once
+    /// the command has printed its answer.
+    pub start_daemon_after: Cell<bool>,
 }
 
 impl Ctx {
+    /// A context with the defaults: quiet, project found from the working directory, daemon
+    /// policy `auto`.
+    pub fn new(layout: Layout, consent: Consent) -> Ctx {
+        Ctx {
+            layout,
+            consent,
+            verbose: false,
+            project_dir: None,
+            daemon_mode: DaemonMode::Auto,
+            start_daemon_after: Cell::new(false),
+        }
+    }
+
     /// The command a user runs to prepare `feature` by hand (printed with exit 4).
     pub fn install_command(&self, feature: crate::feature::Feature) -> String {
         let mut cmd = String::from("ktx runtime install");

@@ -15,7 +15,6 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod daemon;
-pub mod daemon_state;
 pub mod disk;
 pub mod error;
 pub mod feature;

@@ -4,7 +4,7 @@
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use ktx_bootstrap::cli::{Cli, Command, Runtime, Setup, Sl, SlArgs, Sql};
-use ktx_bootstrap::commands::{bootstrap, embed, runtime, setup, sl, sql};
+use ktx_bootstrap::commands::{bootstrap, embed, runtime, setup, sl, sql, DaemonMode};
 use ktx_bootstrap::context::Ctx;
 use ktx_bootstrap::error::{exit, Error, Result};
 use ktx_bootstrap::paths::Layout;
@@ -36,15 +36,28 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
         setup::demo(&dir, *force)?;
         return Ok(exit::OK);
     }
-    let ctx = Ctx {
-        layout: Layout::resolve(cli.global.runtime_dir.as_deref(), VERSION)?,
-        consent: Consent {
+    let mut ctx = Ctx::new(
+        Layout::resolve(cli.global.runtime_dir.as_deref(), VERSION)?,
+        Consent {
             yes: cli.global.yes,
             no_input: cli.global.no_input,
         },
-        verbose: cli.global.verbose,
-        project_dir: cli.global.project_dir.clone(),
-    };
+    );
+    ctx.verbose = cli.global.verbose;
+    ctx.project_dir = cli.global.project_dir.clone();
+    ctx.daemon_mode = DaemonMode::from_env(cli.global.no_daemon)?;
+    if let Command::Sl(SlArgs {
+        command: Sl::Query(q),
+        ..
+    }) = &cli.command
+    {
+        if q.daemon && cli.global.no_daemon {
+            return Err(Error::usage(
+                "--daemon and --no-daemon together",
+                "say one: --daemon goes through the managed daemon, --no-daemon runs one-shot",
+            ));
+        }
+    }
     match cli.command {
         Command::Setup(Setup::Demo { .. }) => unreachable!("handled before the runtime is placed"),
         Command::Sl(SlArgs {
@@ -81,9 +94,15 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
         Command::Runtime(Runtime::Install { features, force }) => {
             runtime::install::run(&ctx, &features, force)?
         }
-        Command::Runtime(Runtime::Status { json }) => runtime::status::run(&ctx, json)?,
-        Command::Runtime(Runtime::Start { features }) => runtime::daemon::start(&ctx, &features)?,
-        Command::Runtime(Runtime::Stop) => runtime::daemon::stop(&ctx)?,
+        Command::Runtime(Runtime::Status { json, all: false }) => runtime::status::run(&ctx, json)?,
+        Command::Runtime(Runtime::Status { json, all: true }) => runtime::status::all(&ctx, json)?,
+        Command::Runtime(Runtime::Start { features, reason }) => {
+            runtime::daemon::start(&ctx, &features, reason)?
+        }
+        Command::Runtime(Runtime::Stop { all }) => runtime::daemon::stop(&ctx, all)?,
+        Command::Runtime(Runtime::Logs { follow, lines }) => {
+            runtime::daemon::logs(&ctx, follow, lines)?
+        }
         Command::Runtime(Runtime::Doctor { json, fix }) => {
             return runtime::doctor::run(&ctx, json, fix)
         }
@@ -96,6 +115,10 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
             }
             runtime::prune::run(&ctx, dry_run)?
         }
+    }
+    if ctx.start_daemon_after.get() {
+        // A burst: the answer is out; start the daemon for the commands that follow.
+        ktx_bootstrap::daemon::burst::start_in_background(&ctx.layout);
     }
     Ok(exit::OK)
 }

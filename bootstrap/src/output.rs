@@ -25,7 +25,13 @@ pub fn stdout(args: fmt::Arguments, newline: bool) {
     let mut out = std::io::stdout().lock();
     let result = out
         .write_fmt(args)
-        .and_then(|_| if newline { out.write_all(b"\n") } else { Ok(()) })
+        .and_then(|_| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
         .and_then(|_| out.flush());
     if let Err(e) = result {
         STDOUT_GONE.store(true, Ordering::Relaxed);
@@ -41,6 +47,11 @@ pub fn stdout(args: fmt::Arguments, newline: bool) {
 pub fn stderr(args: fmt::Arguments) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|_| err.write_all(b"\n"));
+}
+
+/// Whether stdout failed (closed pipe or otherwise): nothing more will be printed.
+pub fn stdout_gone() -> bool {
+    STDOUT_GONE.load(Ordering::Relaxed)
 }
 
 /// Why the output was lost, when a write to stdout failed other than by a closed pipe.

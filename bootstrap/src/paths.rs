@@ -73,6 +73,29 @@ impl Layout {
         }
     }
 
+    /// Every runtime version directory under the root, this one included (a directory that
+    /// holds a manifest, a venv, logs or a daemon lock), sorted by name.
+    pub fn all_versions(&self) -> Vec<Layout> {
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut found: Vec<Layout> = rd
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| !n.starts_with('.') && n != "tools" && n != "python")
+            .map(|n| self.for_version(&n))
+            .filter(|l| {
+                l.manifest().exists()
+                    || l.venv().exists()
+                    || l.logs().exists()
+                    || l.daemon_lock().exists()
+            })
+            .collect();
+        found.sort_by(|a, b| a.version.cmp(&b.version));
+        found
+    }
+
     pub fn version_dir(&self) -> PathBuf {
         self.root.join(&self.version)
     }
@@ -130,9 +153,26 @@ impl Layout {
     pub fn use_lock(&self) -> PathBuf {
         self.version_dir().join(".use.lock")
     }
-    /// Held exclusively while starting or stopping the daemon.
+    /// Held by the live daemon for its whole life: "a daemon of this version runs" is "this
+    /// lock is held" (released by the OS when the daemon ends, zombie or not).
     pub fn daemon_lock(&self) -> PathBuf {
         self.version_dir().join(".daemon.lock")
+    }
+    /// Held by a ktx while it starts or stops the daemon (one at a time).
+    pub fn daemon_ctl_lock(&self) -> PathBuf {
+        self.version_dir().join(".daemon-ctl.lock")
+    }
+    /// Written when a daemon failed to start: for a short while, commands go one-shot at once.
+    pub fn daemon_failed(&self) -> PathBuf {
+        self.version_dir().join(".daemon-failed")
+    }
+    /// Recent Python-backed commands of this version (a burst gets a daemon).
+    pub fn recent_runs(&self) -> PathBuf {
+        self.version_dir().join(".recent-runs")
+    }
+    /// Touched when a burst starts the daemon in the background.
+    pub fn burst_start(&self) -> PathBuf {
+        self.version_dir().join(".burst-start")
     }
     pub fn tools_uv(&self) -> PathBuf {
         self.root.join("tools").join("uv")

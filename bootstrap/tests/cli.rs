@@ -106,8 +106,14 @@ fn setup_demo_force_replaces_only_the_demos_own_files() {
         .success()
         .stderr(predicate::str::contains("kept your README.md"))
         .stdout(predicate::str::contains("'"));
-    assert_eq!(std::fs::read_to_string(dir.join("README.md")).unwrap(), "my own notes\n");
-    assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).unwrap(), "mine\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("README.md")).unwrap(),
+        "my own notes\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("keep.txt")).unwrap(),
+        "mine\n"
+    );
     assert!(dir.join("ktx.yaml").is_file());
     assert!(dir.join("semantic-layer/warehouse/orders.yaml").is_file());
     // A demo file changed by the user is kept too; an untouched one is refreshed.
@@ -121,8 +127,12 @@ fn setup_demo_force_replaces_only_the_demos_own_files() {
         .arg(&dir)
         .assert()
         .success()
-        .stderr(predicate::str::contains("kept your semantic-layer/warehouse/orders.yaml"));
-    assert!(std::fs::read_to_string(&orders).unwrap().contains("# my edit"));
+        .stderr(predicate::str::contains(
+            "kept your semantic-layer/warehouse/orders.yaml",
+        ));
+    assert!(std::fs::read_to_string(&orders)
+        .unwrap()
+        .contains("# my edit"));
     assert_eq!(std::fs::read_to_string(&customers).unwrap(), original);
 }
 

@@ -41,6 +41,9 @@ enum Cmd {
     },
     /// Print the uv version this release pins.
     UvVersion,
+    /// Print this machine's package platform (`native/<dir>` name, e.g. linux-x64), for
+    /// scripts that pack a debug binary.
+    HostTarget,
     /// cargo build --release of the `ktx` binary (host, or --target TRIPLE).
     Binary {
         #[arg(long)]
@@ -171,6 +174,14 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", dir.display());
         }
         Cmd::UvVersion => println!("{}", ktx_release::uvpin::UV_VERSION),
+        Cmd::HostTarget => match ktx_bootstrap::targets::host() {
+            Some(t) => println!("{}", t.npm_dir),
+            None => anyhow::bail!(
+                "this machine ({} {}) is not a platform the package carries",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ),
+        },
         Cmd::Binary { target } => {
             let b = binary::build(&repo, target.as_deref())?;
             println!("{}  native/{}", b.path.display(), b.npm_dir);

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, texts: &[String], as_json: bool) -> Result<()> {
         Feature::LocalEmbeddings,
         Op::EmbeddingComputeBulk,
         &json!({"texts": texts}),
-        Via::Daemon,
+        Via::Prefer,
     )?;
     if as_json {
         print_json(&resp);

@@ -19,12 +19,26 @@ use crate::protocol::Op;
 use serde_json::Value;
 
 /// How an operation should reach Python.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Via {
-    /// One-shot, unless a healthy daemon of this version already runs.
+    /// As the daemon policy says (`DaemonMode`): under `auto` a running daemon is used and a
+    /// burst of commands starts one for the next; `always` starts one; `never` is one-shot.
     Default,
-    /// Through the daemon, starting it if needed; one-shot with a warning if it cannot start.
-    Daemon,
+    /// Through the daemon unless the policy is `never` (`ktx embed`: the model stays loaded).
+    Prefer,
+    /// Through the daemon, whatever KTX_DAEMON says (`--daemon`; a flag beats the environment).
+    Explicit,
+}
+
+impl Via {
+    /// Whether this operation starts (or reuses) a daemon under `mode`.
+    pub fn wants_daemon(self, mode: DaemonMode) -> bool {
+        match self {
+            Via::Explicit => true,
+            Via::Prefer => mode != DaemonMode::Never,
+            Via::Default => mode == DaemonMode::Always,
+        }
+    }
 }
 
 /// Run a Python operation, installing the runtime first if it must.
@@ -33,8 +47,19 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
     let m = install::ensure(ctx, &pkg, feature)?;
     // Held while Python runs, so that `runtime prune` leaves this version alone.
     let _in_use = lock::shared(&ctx.layout.use_lock())?;
-    let daemon = match via {
-        Via::Daemon => match daemon::start(&ctx.layout, &m) {
+    let mode = ctx.daemon_mode;
+    let wants_daemon = via.wants_daemon(mode);
+    let ask = daemon::Ask {
+        reason: if feature == Feature::LocalEmbeddings {
+            daemon::Reason::Embed
+        } else {
+            daemon::Reason::Query
+        },
+        explicit: false,
+        access_log: ctx.verbose,
+    };
+    let daemon = if wants_daemon {
+        match daemon::start(&ctx.layout, &m, ask) {
             Ok((s, _)) => Some(s),
             Err(e) => {
                 let slow = if feature == Feature::LocalEmbeddings {
@@ -49,9 +74,11 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
                 );
                 None
             }
-        },
-        Via::Default if ctx.layout.daemon_state().exists() => daemon::reusable(&ctx.layout),
-        Via::Default => None,
+        }
+    } else if mode != DaemonMode::Never && ctx.layout.daemon_state().exists() {
+        daemon::reusable(&ctx.layout, &m)
+    } else {
+        None
     };
     if let Some(s) = daemon {
         match daemon::call(&s, op.route(), request, std::time::Duration::from_secs(600))? {
@@ -59,7 +86,41 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
             Err(why) => errln!("warning: the daemon did not answer ({why}); running one-shot"),
         }
     }
-    crate::oneshot::run(&m, op, request)
+    let answer = crate::oneshot::run(&m, op, request)?;
+    if mode == DaemonMode::Auto && via == Via::Default && daemon::burst::noticed(&ctx.layout) {
+        // Started after this command prints its answer (`main`), for the next ones.
+        ctx.start_daemon_after.set(true);
+    }
+    Ok(answer)
+}
+
+/// When Python-backed commands go through the daemon (`KTX_DAEMON`, `--no-daemon`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DaemonMode {
+    /// One-shot by default; a running daemon is used; a burst of commands starts one.
+    Auto,
+    /// Never through a daemon (one-shot always).
+    Never,
+    /// Always through the daemon, starting it when none runs.
+    Always,
+}
+
+impl DaemonMode {
+    /// `--no-daemon` wins; else KTX_DAEMON (auto, never, always; default auto).
+    pub fn from_env(no_daemon: bool) -> Result<DaemonMode> {
+        if no_daemon {
+            return Ok(DaemonMode::Never);
+        }
+        match std::env::var("KTX_DAEMON").unwrap_or_default().trim() {
+            "" | "auto" => Ok(DaemonMode::Auto),
+            "never" | "0" | "off" => Ok(DaemonMode::Never),
+            "always" | "1" | "on" => Ok(DaemonMode::Always),
+            other => Err(crate::error::Error::usage(
+                format!("KTX_DAEMON={other} is not auto, never or always"),
+                "unset it, or set it to auto (the default), never or always",
+            )),
+        }
+    }
 }
 
 /// Print JSON the way every `--json` output does.

@@ -61,7 +61,9 @@ pub fn demo(dir: &Path, force: bool) -> Result<()> {
 fn refuse_special(target: &Path) -> Result<()> {
     let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     let t = canon(target);
-    let home = std::env::var_os("HOME").map(PathBuf::from).map(|h| canon(&h));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .map(|h| canon(&h));
     if t.parent().is_none() || home.as_deref() == Some(t.as_path()) {
         return Err(Error::usage(
             format!(

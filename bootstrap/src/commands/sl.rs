@@ -152,7 +152,11 @@ pub fn query(ctx: &Ctx, connection_id: Option<&str>, a: &QueryArgs) -> Result<()
         Feature::Core,
         Op::SemanticQuery,
         &request,
-        if a.daemon { Via::Daemon } else { Via::Default },
+        if a.daemon {
+            Via::Explicit
+        } else {
+            Via::Default
+        },
     )?;
     let sql = resp["sql"].as_str().unwrap_or_default().to_string();
     let mut plan = match &resp["plan"] {

@@ -67,6 +67,9 @@ impl Sandbox {
             .env("KTX_RUNTIME_DIR", self.root())
             .env("KTX_PACKAGE_ROOT", package())
             .env("KTX_DAEMON_IDLE_TIMEOUT", "120")
+            // No daemon unless a test asks (--daemon, runtime start, or KTX_DAEMON=auto for
+            // bursts): tests that run many commands stay one-shot and deterministic.
+            .env("KTX_DAEMON", "never")
             .env_remove("KTX_UV")
             .env_remove("KTX_YES")
             .env_remove("KTX_NO_INPUT")
@@ -145,7 +148,7 @@ impl Drop for Sandbox {
             }
         }
         // Never leave a daemon behind: stop whatever this sandbox started.
-        let _ = self.ktx().args(["runtime", "stop"]).output();
+        let _ = self.ktx().args(["runtime", "stop", "--all"]).output();
     }
 }
 
@@ -326,4 +329,93 @@ pub fn uv_wheel() -> (String, Vec<u8>) {
         path.file_name().unwrap().to_string_lossy().to_string(),
         std::fs::read(&path).unwrap(),
     )
+}
+
+/// Whether `pid` runs. A zombie counts as gone: it holds no lock, no port, no memory, and PID 1
+/// of some containers never reaps it.
+pub fn pid_alive(pid: u32) -> bool {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+    let mut sys = System::new();
+    let pid = Pid::from_u32(pid);
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    sys.process(pid)
+        .is_some_and(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+}
+
+/// Wait up to `within` for `pid` to be gone; whether it is.
+pub fn wait_gone(pid: u32, within: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while pid_alive(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    true
+}
+
+/// The live processes whose command line holds every one of `needles`.
+pub fn processes_with(needles: &[&str]) -> Vec<u32> {
+    use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
+    let mut sys = System::new();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing().with_cmd(UpdateKind::Always),
+    );
+    let mut pids: Vec<u32> = sys
+        .processes()
+        .values()
+        .filter(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+        .filter(|p| {
+            let cmd: Vec<String> = p
+                .cmd()
+                .iter()
+                .map(|a| a.to_string_lossy().to_string())
+                .collect();
+            let cmd = cmd.join(" ");
+            needles.iter().all(|n| cmd.contains(n))
+        })
+        .map(|p| p.pid().as_u32())
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// The interpreter of a venv.
+pub fn venv_python(venv: &Path) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    }
+}
+
+/// An interpreter the tests may run for helpers (the test environment's venv).
+pub fn test_python() -> PathBuf {
+    venv_python(&required("KTX_TEST_PYTHON_ENV"))
+}
+
+/// Copy a tree, symlinks as symlinks (a venv's interpreter is one on Unix).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let t = e.file_type().unwrap();
+        if t.is_symlink() {
+            let target = std::fs::read_link(&src).unwrap();
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(&target, &dst).unwrap();
+            #[cfg(windows)]
+            std::fs::copy(&src, &dst).map(|_| ()).unwrap();
+        } else if t.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
 }

@@ -338,7 +338,7 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             "run `ktx runtime doctor --fix` (or any install) to remove them",
         ));
     }
-    out.push(crate::daemon_state::doctor_check(layout).map_or_else(
+    out.push(crate::daemon::doctor_check(layout).map_or_else(
         || ok(CheckId::DaemonState, "no stale daemon state"),
         |(detail, fix)| warn(CheckId::DaemonState, detail, fix),
     ));
@@ -498,7 +498,7 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
         })
     };
     if wants(Repair::RemoveDaemonState, Level::Warn) {
-        crate::daemon_state::remove_stale(layout)?;
+        crate::daemon::remove_stale(layout)?;
         errln!("ktx: removed stale daemon state");
     }
     if wants(Repair::Rebuild, Level::Fail) {

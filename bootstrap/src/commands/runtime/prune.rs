@@ -2,6 +2,7 @@
 //! versions; deletes only with --yes (or KTX_YES), and never what a running ktx uses.
 
 use crate::context::Ctx;
+use crate::daemon::Stopped;
 use crate::disk::{human, tree_size};
 use crate::error::{Error, Result};
 use crate::lock;
@@ -36,34 +37,21 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
     let mut removals = 0usize;
     let mut freed = 0u64;
     let mut kept_uv: Vec<String> = Vec::new();
-    let entries = match std::fs::read_dir(&layout.root) {
-        Ok(e) => e.flatten().collect::<Vec<_>>(),
-        Err(_) => {
-            say(format!(
-                "nothing to prune: {} does not exist",
-                layout.root.display()
-            ));
-            return Ok(0);
-        }
-    };
+    if !layout.root.is_dir() {
+        say(format!(
+            "nothing to prune: {} does not exist",
+            layout.root.display()
+        ));
+        return Ok(0);
+    }
     if let State::Present(m) = manifest::read(layout) {
         kept_uv.push(m.uv.path.clone());
     }
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let path = entry.path();
-        if !path.is_dir()
-            || name == "tools"
-            || name == "python"
-            || name.starts_with('.')
-            || name == layout.version
-        {
+    for other in layout.all_versions() {
+        if other.version == layout.version {
             continue;
         }
-        let other = layout.for_version(&name);
-        if !other.manifest().exists() && !other.venv().exists() && !other.logs().exists() {
-            continue; // not a runtime version directory
-        }
+        let (name, path) = (other.version.clone(), other.version_dir());
         // A running ktx of that version holds the use lock shared.
         let Some(_guard) = lock::try_exclusive(&other.use_lock())? else {
             say(format!("kept {} (in use by a running ktx)", path.display()));
@@ -72,12 +60,16 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
             }
             continue;
         };
-        if crate::daemon_state::alive(&other) {
+        if crate::daemon::state::lock_held(&other) == Some(true) {
             if dry_run {
                 say(format!("would stop the daemon of {name}"));
-            } else if let Err(e) = crate::daemon_state::stop_for_prune(&other) {
+            } else if let Some(why) = match crate::daemon::stop(&other) {
+                Ok(Stopped::Unstoppable(why)) => Some(why),
+                Err(e) => Some(e.to_string()),
+                Ok(_) => None,
+            } {
                 say(format!(
-                    "kept {} (its daemon is running and could not be stopped: {e})",
+                    "kept {} (its daemon is running and could not be stopped: {why})",
                     path.display()
                 ));
                 continue;

@@ -19,23 +19,7 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
         .map(|p| p.manifest.uv.version.clone())
         .unwrap_or_default();
     let found_uv = uv::locate(layout, &pin);
-    let mut daemon = crate::daemon_state::describe(layout);
-    if let (Value::Object(d), crate::daemon_state::Read::Present(s)) =
-        (&mut daemon, crate::daemon_state::read(layout))
-    {
-        // A running daemon says which embedding model it loaded, if any (one local request).
-        if let Ok((200, body)) = crate::daemon::request(
-            s.port,
-            &s.token,
-            "GET",
-            "/health",
-            None,
-            std::time::Duration::from_millis(500),
-        ) {
-            let h: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            d.insert("embeddingModel".into(), h["embeddingModel"].clone());
-        }
-    }
+    let daemon = crate::daemon::describe(layout);
     if as_json {
         print_json(&json!({
             "cliVersion": layout.version,
@@ -88,11 +72,14 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
         };
         outln!(
             "python:    {} ({}{base})",
-            m.python.version, m.python.executable
+            m.python.version,
+            m.python.executable
         );
         outln!(
             "installed: {} with uv {} ({})",
-            m.installed_at, m.uv.version, m.uv.source
+            m.installed_at,
+            m.uv.version,
+            m.uv.source
         );
     }
     match &found_uv {
@@ -108,5 +95,85 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
             }
         }
     }
+    outln!("daemon log: {}", layout.daemon_log().display());
     Ok(())
+}
+
+/// `ktx runtime status --all`: the daemon of every installed version, one row each.
+pub fn all(ctx: &Ctx, as_json: bool) -> Result<()> {
+    let rows: Vec<Value> = ctx
+        .layout
+        .all_versions()
+        .iter()
+        .map(|l| {
+            json!({
+                "version": l.version,
+                "current": l.version == ctx.layout.version,
+                "installed": l.manifest().exists(),
+                "daemon": crate::daemon::describe(l),
+                "log": l.daemon_log(),
+            })
+        })
+        .collect();
+    if as_json {
+        print_json(&json!({ "root": ctx.layout.root, "versions": rows }));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln!("no runtime under {}", ctx.layout.root.display());
+        return Ok(());
+    }
+    outln!(
+        "{:<12} {:<8} {:<6} {:>7} {:>9} {:>10}  {}",
+        "VERSION",
+        "PID",
+        "PORT",
+        "UPTIME",
+        "MEMORY",
+        "IDLE LEFT",
+        "STARTED FOR"
+    );
+    let cell = |v: &Value, f: &dyn Fn(u64) -> String| v.as_u64().map_or("-".to_string(), f);
+    for r in &rows {
+        let d = &r["daemon"];
+        let version = format!(
+            "{}{}",
+            r["version"].as_str().unwrap_or_default(),
+            if r["current"] == true { "*" } else { "" }
+        );
+        if d.is_null() {
+            outln!("{version:<12} {:<8}", "-");
+            continue;
+        }
+        outln!(
+            "{version:<12} {:<8} {:<6} {:>7} {:>9} {:>10}  {}",
+            cell(&d["pid"], &|p| p.to_string()),
+            cell(&d["port"], &|p| p.to_string()),
+            cell(&d["uptimeSeconds"], &duration),
+            cell(&d["rssBytes"], &|b| crate::disk::human(b)),
+            cell(&d["idleSecondsLeft"], &duration),
+            d["reason"].as_str().unwrap_or("-"),
+        );
+    }
+    outln!("(* this ktx's version; `ktx runtime stop --all` stops them all)");
+    Ok(())
+}
+
+/// 75 -> "1m15s", 4000 -> "1h06m".
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(super::duration(5), "5s");
+        assert_eq!(super::duration(75), "1m15s");
+        assert_eq!(super::duration(4000), "1h06m");
+    }
 }
