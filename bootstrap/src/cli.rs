@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "ktx",
-    version,
+    version = crate::VERSION,
     about = "KTX, the CLI for data agents",
     long_about = "KTX, the CLI for data agents.\n\nCommands that need Python (sl, sql, embed) install a managed Python runtime on first use, after asking (or with --yes). `ktx runtime status` shows where it lives.",
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 input rejected, 4 runtime feature missing and no input allowed, 5 integrity check failed."

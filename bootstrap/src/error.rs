@@ -43,6 +43,15 @@ pub enum Error {
         actual: String,
     },
 
+    /// The package's parts disagree on the version (a mis-packed or half-upgraded package).
+    #[error("the package's versions disagree: ktx binary {binary}, package.json {package_json}, python/runtime-manifest.json {manifest} (in {})", root.display())]
+    VersionMismatch {
+        binary: String,
+        package_json: String,
+        manifest: String,
+        root: PathBuf,
+    },
+
     #[error("{what}: {path}: {source}")]
     Io {
         what: String,
@@ -72,7 +81,7 @@ impl Error {
             Error::Usage { .. } => exit::USAGE,
             Error::Rejected { .. } => exit::REJECTED,
             Error::NeedsInstall { .. } => exit::NEEDS_INSTALL,
-            Error::Integrity { .. } => exit::INTEGRITY,
+            Error::Integrity { .. } | Error::VersionMismatch { .. } => exit::INTEGRITY,
             Error::Interrupted { .. } => exit::INTERRUPTED,
             _ => exit::ERROR,
         }
@@ -87,6 +96,11 @@ impl Error {
             Error::Rejected { .. } | Error::Interrupted { .. } => String::new(),
             Error::NeedsInstall { command, .. } => format!("run: {command}"),
             Error::Integrity { .. } => "the package is damaged or was tampered with; reinstall @kaelio/ktx (npm cache clean --force, then run it again)".into(),
+            Error::VersionMismatch { package_json, .. } => format!(
+                "the package is mis-packed or half-upgraded; reinstall it whole: `npm install @kaelio/ktx@{}` (or `npx --yes @kaelio/ktx@{} ...` after `npm cache clean --force`)",
+                if package_json == "absent" { "latest" } else { package_json },
+                if package_json == "absent" { "latest" } else { package_json },
+            ),
             Error::UvMissing { searched } => format!(
                 "ktx needs uv to build its Python runtime (searched: {searched}).\n  \
                  Get it with `ktx bootstrap` (downloads a pinned, checksum-verified uv), or install it yourself:\n    \

@@ -39,5 +39,10 @@ pub mod targets;
 pub mod uv;
 pub mod uv_download;
 
-/// The version of this CLI, of its npm package and of the wheel it installs.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version of this CLI, of its npm package and of the wheel it installs: the crate's,
+/// unless the build sets `KTX_BUILD_VERSION` (`ktx-release` does, to pack another version from
+/// this tree, e.g. the previous one for the upgrade check).
+pub const VERSION: &str = match option_env!("KTX_BUILD_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};

@@ -82,6 +82,19 @@ impl Package {
                 "the package is damaged; reinstall @kaelio/ktx",
             )
         })?;
+        // One version or a clear stop: a mis-packed upgrade must not run (or reuse a daemon)
+        // under the wrong version.
+        let package_json = package_json_version(root);
+        if manifest.version != crate::VERSION
+            || package_json.as_deref().is_some_and(|v| v != crate::VERSION)
+        {
+            return Err(Error::VersionMismatch {
+                binary: crate::VERSION.to_string(),
+                package_json: package_json.unwrap_or_else(|| "absent".into()),
+                manifest: manifest.version,
+                root: root.to_path_buf(),
+            });
+        }
         Ok(Package {
             root: root.to_path_buf(),
             manifest,
@@ -143,13 +156,24 @@ impl Package {
     }
 }
 
+/// The package around this binary, from its own (symlink-resolved) path: `<root>/native/<dir>/ktx`
+/// as packed, or `<root>/dist/bin.js` where the install script put the binary over the
+/// launcher (the native fast path); whichever ancestor holds the runtime manifest.
 fn exe_package_root() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let exe = exe.canonicalize().unwrap_or(exe);
-    let root = exe.parent()?.parent()?.parent()?;
-    root.join(MANIFEST_PATH)
-        .is_file()
-        .then(|| root.to_path_buf())
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .find(|dir| dir.join(MANIFEST_PATH).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// The `version` of `<root>/package.json`, if there is one.
+fn package_json_version(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("package.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["version"].as_str().map(str::to_string)
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {

@@ -358,3 +358,87 @@ fn with_a_stripped_path_the_runtime_installs_and_answers() {
         .success();
     let _ = start;
 }
+
+/// A copy of the staged package whose `file` is rewritten by `edit`.
+fn package_copy(
+    sb: &Sandbox,
+    file: &str,
+    edit: impl Fn(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let pkg = sb.path().join("pkg");
+    common::copy_tree(&common::package(), &pkg);
+    let path = pkg.join(file);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    pkg
+}
+
+#[test]
+fn a_package_json_of_another_version_than_the_binary_stops_with_exit_5_naming_all_three() {
+    let sb = Sandbox::new();
+    sb.demo();
+    let pkg = package_copy(&sb, "package.json", |v| v["version"] = "9.9.9".into());
+    let v = env!("CARGO_PKG_VERSION");
+    sb.query(&["--measure", "orders.revenue", "--yes"])
+        .env("KTX_PACKAGE_ROOT", &pkg)
+        .assert()
+        .code(5)
+        .stderr(
+            predicate::str::contains(format!(
+                "ktx binary {v}, package.json 9.9.9, python/runtime-manifest.json {v}"
+            ))
+            .and(predicate::str::contains("@kaelio/ktx@9.9.9")),
+        );
+    assert!(
+        !sb.root().exists(),
+        "a mis-packed package installed something"
+    );
+    sb.ktx()
+        .env("KTX_PACKAGE_ROOT", &pkg)
+        .args(["runtime", "doctor"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains("[fail] package"));
+}
+
+#[test]
+fn a_runtime_manifest_of_another_version_than_the_binary_stops_with_exit_5() {
+    let sb = Sandbox::new();
+    let pkg = package_copy(&sb, "python/runtime-manifest.json", |v| {
+        v["version"] = "0.0.1".into()
+    });
+    sb.ktx()
+        .env("KTX_PACKAGE_ROOT", &pkg)
+        .args(["runtime", "install"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "python/runtime-manifest.json 0.0.1",
+        ));
+}
+
+#[test]
+fn the_binary_copied_over_the_launcher_finds_its_package_from_its_own_path() {
+    let sb = Sandbox::new();
+    let pkg = sb.path().join("pkg");
+    common::copy_tree(&common::package(), &pkg);
+    // What the install script's native fast path does: the binary where dist/bin.js was.
+    let bin = pkg.join("dist/bin.js");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("ktx"), &bin).unwrap();
+    let link = sb.path().join("node_modules-bin-ktx");
+    std::os::unix::fs::symlink(&bin, &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .args(["runtime", "status", "--json"])
+        .env("HOME", sb.home())
+        .env("KTX_RUNTIME_DIR", sb.root())
+        .env_remove("KTX_PACKAGE_ROOT")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr_of(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        std::path::Path::new(status["package"].as_str().unwrap()),
+        pkg.canonicalize().unwrap()
+    );
+}
