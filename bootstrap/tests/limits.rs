@@ -80,13 +80,23 @@ fn a_filter_nested_beyond_the_limit_is_refused_alike_one_shot_and_through_the_da
         .output()
         .unwrap();
     let daemon = sb
-        .query(&["--measure", "orders.revenue", "--filter", &filter, "--daemon"])
+        .query(&[
+            "--measure",
+            "orders.revenue",
+            "--filter",
+            &filter,
+            "--daemon",
+        ])
         .output()
         .unwrap();
     for out in [&one_shot, &daemon] {
         assert_eq!(out.status.code(), Some(3), "{}", stderr_of(out));
         assert!(!stderr_of(out).contains("Traceback"), "{}", stderr_of(out));
-        assert!(!stderr_of(out).contains("running one-shot"), "{}", stderr_of(out));
+        assert!(
+            !stderr_of(out).contains("running one-shot"),
+            "{}",
+            stderr_of(out)
+        );
     }
     let line = error_line(&one_shot);
     assert!(line.contains("256"), "{line}");
@@ -144,7 +154,10 @@ fn sigterm_during_a_slow_one_shot_query_leaves_no_python_computing_it() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while python_of_the_query().is_empty() {
         assert!(Instant::now() < deadline, "the one-shot never started");
-        assert!(ktx.try_wait().unwrap().is_none(), "ktx finished before it was killed");
+        assert!(
+            ktx.try_wait().unwrap().is_none(),
+            "ktx finished before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -154,7 +167,10 @@ fn sigterm_during_a_slow_one_shot_query_leaves_no_python_computing_it() {
     let _ = ktx.wait();
     std::thread::sleep(Duration::from_secs(2));
     for pid in running {
-        assert!(!pid_alive(pid), "ktx-daemon {pid} still runs 2 s after ktx was killed");
+        assert!(
+            !pid_alive(pid),
+            "ktx-daemon {pid} still runs 2 s after ktx was killed"
+        );
     }
     assert!(python_of_the_query().is_empty());
 }
@@ -193,7 +209,10 @@ fn ctrl_c_of_a_daemon_query_stops_the_work_in_the_daemon() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while cpu_ms() < before + 500 {
         assert!(Instant::now() < deadline, "the daemon never got to work");
-        assert!(ktx.try_wait().unwrap().is_none(), "the query finished before Ctrl-C");
+        assert!(
+            ktx.try_wait().unwrap().is_none(),
+            "the query finished before Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // SAFETY: the process group of the ktx this test started (Ctrl-C at a terminal).
