@@ -646,6 +646,38 @@ fn a_burst_of_commands_starts_the_daemon_in_the_background_and_the_next_ones_use
 }
 
 #[test]
+fn runtime_stop_right_after_a_burst_leaves_no_daemon_running() {
+    // The release smoke's daemon check does this: queries, then `runtime stop`, then expects
+    // `runtime start` to start one. The burst's background start must not come in between.
+    let sb = Sandbox::new();
+    sb.demo();
+    sb.install();
+    for _ in 0..3 {
+        sb.ktx()
+            .env("KTX_DAEMON", "auto")
+            .args(DEMO_QUERY)
+            .args(["--measure", "orders.revenue"])
+            .assert()
+            .success();
+    }
+    sb.ktx().args(["runtime", "stop"]).assert().success();
+    let root = sb.root().display().to_string();
+    for pid in processes_with(&["--reason", "burst", &root]) {
+        assert!(
+            wait_gone(pid, Duration::from_secs(30)),
+            "the burst's start (pid {pid}) did not end"
+        );
+    }
+    let d = status_daemon(&sb);
+    assert!(d.is_null(), "a daemon runs after `runtime stop`: {d}");
+    sb.ktx()
+        .args(["runtime", "start"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("daemon started"));
+}
+
+#[test]
 fn ktx_daemon_never_and_no_daemon_keep_every_command_one_shot() {
     let sb = Sandbox::new();
     sb.demo();

@@ -240,6 +240,13 @@ pub fn start(layout: &Layout, m: &RuntimeManifest, ask: Ask) -> Result<(DaemonSt
     std::fs::create_dir_all(layout.version_dir())
         .map_err(|e| Error::io("cannot create", layout.version_dir(), e))?;
     let _ctl = lock::exclusive(&layout.daemon_ctl_lock(), || {})?;
+    if ask.reason == Reason::Burst && !layout.burst_start().exists() {
+        // A `runtime stop` came between the burst's request and this start: it wins.
+        return Err(Error::other(
+            "the burst's daemon start was cancelled by `ktx runtime stop`",
+            "nothing to do",
+        ));
+    }
     let want = Want::of(layout, m);
     let deadline = Instant::now() + BUSY_WAIT;
     let mut said = false;
@@ -347,6 +354,9 @@ pub fn stop(layout: &Layout) -> Result<Stopped> {
         return Ok(Stopped::Nothing);
     }
     let _ctl = lock::exclusive(&layout.daemon_ctl_lock(), || {})?;
+    // A burst's start still waiting for the control lock finds its request gone and does not
+    // start: after `stop`, no daemon runs until something asks again.
+    let _ = std::fs::remove_file(layout.burst_start());
     let held = state::lock_held(layout).unwrap_or(false);
     let st = read(layout);
     if !held {
