@@ -21,11 +21,38 @@ function isMusl() {
   }
 }
 
-function candidates() {
-  const base = `${process.platform}-${process.arch}`;
-  if (process.platform !== 'linux') return [base];
-  // A static musl build runs on glibc systems too, so it is the fallback there.
-  return isMusl() ? [`${base}-musl`] : [base, `${base}-musl`];
+// What `ktx-release pack` recorded about each native/<dir>/ktx: its target, its C library and,
+// for glibc builds, the oldest glibc it runs on (the release's glibc floor).
+function record() {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(nativeDir, 'targets.json'), 'utf8'));
+  } catch (_) {
+    return {};
+  }
+}
+
+// The running glibc ("2.31"), or null when Node does not report one (musl, or not Linux).
+function runningGlibc() {
+  try {
+    process.report.excludeNetwork = true;
+    return process.report.getReport().header.glibcVersionRuntime || null;
+  } catch (_) {
+    return null;
+  }
+}
+
+// The oldest glibc any Node >= 18 build runs on (nodejs.org's need 2.28; the unofficial
+// glibc-217 builds 2.17).
+const NODE_GLIBC_FLOOR = '2.17';
+
+function olderThan(a, b) {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] || 0) - (y[i] || 0);
+    if (d !== 0) return d < 0;
+  }
+  return false;
 }
 
 function carried() {
@@ -36,27 +63,82 @@ function carried() {
   }
 }
 
-function findBinary() {
-  for (const dir of candidates()) {
-    const file = path.join(nativeDir, dir, exe);
-    if (fs.existsSync(file)) return file;
-  }
-  return null;
+function has(dir) {
+  return fs.existsSync(path.join(nativeDir, dir, exe));
 }
 
-const binary = process.env.KTX_NATIVE_BINARY || findBinary();
-if (!binary) {
-  const have = carried();
-  process.stderr.write(
-    `error: @kaelio/ktx has no native binary for ${candidates()[0]}\n` +
-      `  this package carries: ${have.length ? have.join(', ') : 'none'}\n` +
-      '  hint: report your platform at https://github.com/kaelio/ktx/issues\n'
-  );
-  process.exit(1);
+// The build for this system: { dir, why } or { error, hint }. On glibc Linux the gnu build runs
+// when the running glibc is at least what it needs; otherwise the static musl build, if packed.
+function choose(loud) {
+  const base = `${process.platform}-${process.arch}`;
+  if (process.platform !== 'linux') {
+    return has(base) ? { dir: base, why: `${process.platform} ${process.arch}` } : { missing: base };
+  }
+  const musl = `${base}-musl`;
+  if (isMusl()) {
+    return has(musl) ? { dir: musl, why: 'musl libc' } : { missing: musl };
+  }
+  if (!has(base)) {
+    // A static musl build runs on glibc systems too.
+    return has(musl) ? { dir: musl, why: `no ${base} build packed` } : { missing: base };
+  }
+  const needs = (record()[base] || {}).glibc;
+  // Every Node this package supports (engines >= 18) needs glibc 2.17 or newer itself, so a
+  // build that needs no more runs wherever this launcher runs: Node's report (about 6 ms) is
+  // asked only for a build that needs more, or under -v to say what runs.
+  if (needs && !loud && !olderThan(NODE_GLIBC_FLOOR, needs)) {
+    return { dir: base, why: 'glibc' };
+  }
+  const glibc = needs ? runningGlibc() : null;
+  if (!needs || !glibc) {
+    return { dir: base, why: needs ? `glibc version unknown (${base} needs ${needs})` : 'glibc' };
+  }
+  if (!olderThan(glibc, needs)) {
+    return { dir: base, why: `glibc ${glibc}, ${base} needs glibc ${needs}` };
+  }
+  if (has(musl)) {
+    return { dir: musl, why: `glibc ${glibc} is older than the glibc ${needs} ${base} needs` };
+  }
+  return {
+    error: `this system's glibc ${glibc} is older than the glibc ${needs} native/${base}/ktx needs, and @kaelio/ktx carries no ${musl} build`,
+    hint: `use a system with glibc ${needs} or newer, or report yours at https://github.com/kaelio/ktx/issues`,
+  };
+}
+
+// -v/--verbose (ktx's own flag) also makes the launcher say which build it runs, on stderr.
+function verbose(args) {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '-v' || a === '--verbose') return true;
+  }
+  return false;
+}
+
+const args = process.argv.slice(2);
+let binary = process.env.KTX_NATIVE_BINARY;
+if (binary) {
+  if (verbose(args)) process.stderr.write(`ktx launcher: running ${binary} (KTX_NATIVE_BINARY)\n`);
+} else {
+  const choice = choose(verbose(args));
+  if (choice.missing) {
+    const have = carried();
+    process.stderr.write(
+      `error: @kaelio/ktx has no native binary for ${choice.missing}\n` +
+        `  this package carries: ${have.length ? have.join(', ') : 'none'}\n` +
+        '  hint: report your platform at https://github.com/kaelio/ktx/issues\n'
+    );
+    process.exit(1);
+  }
+  if (choice.error) {
+    process.stderr.write(`error: ${choice.error}\n  hint: ${choice.hint}\n`);
+    process.exit(1);
+  }
+  binary = path.join(nativeDir, choice.dir, exe);
+  if (verbose(args)) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
 }
 
 const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });
-const child = spawn(binary, process.argv.slice(2), { stdio: 'inherit', env, windowsHide: false });
+const child = spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
 
 const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 const handlers = {};

@@ -1,23 +1,29 @@
 //! ktx-release: what maintainers and CI run to build, pack and check a KTX release.
 //!
 //! `wheel` (the reproducible `kaelio-ktx` wheel of the `payload`: one or more `pyproject`s
-//! merged), `binary` (cargo build of ktx), `pack` (npm staging + `npm pack` + `verify`), `uvpin`
-//! (the pinned uv and its digests) and `workspace` (the Cargo workspace, from `cargo metadata`);
-//! `smoke` (the release checks), `bench` (the performance table) and `soak` (installs
-//! interrupted at random moments).
+//! merged), `binary` (the build of ktx: Linux targets by cargo-zigbuild from the `zig`
+//! toolchain, gnu ones at the `glibc` floor), `pack` (npm staging + `npm pack` + `verify`;
+//! `native` checks and records each binary), `uvpin` (the pinned uv and its digests) and
+//! `workspace` (the Cargo workspace, from `cargo metadata`); `rebuild` (a second, independent
+//! build compared by sha256), `smoke` (the release checks), `bench` (the performance table) and
+//! `soak` (installs interrupted at random moments).
 
 pub mod bench;
 pub mod binary;
+pub mod glibc;
+pub mod native;
 pub mod pack;
 pub mod payload;
 pub mod pep508;
 pub mod pyproject;
+pub mod rebuild;
 pub mod smoke;
 pub mod soak;
 pub mod uvpin;
 pub mod verify;
 pub mod wheel;
 pub mod workspace;
+pub mod zig;
 
 use std::path::PathBuf;
 

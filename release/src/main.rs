@@ -12,6 +12,10 @@ struct Cli {
     /// Where artefacts go.
     #[arg(long, global = true, default_value = "dist")]
     out: PathBuf,
+    /// The repository to build from (default: the one this ktx-release was built from; `check
+    /// --rebuild` points it at a copy).
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -44,15 +48,17 @@ enum Cmd {
     /// Print this machine's package platform (`native/<dir>` name, e.g. linux-x64), for
     /// scripts that pack a debug binary.
     HostTarget,
-    /// cargo build --release of the `ktx` binary (host, or --target TRIPLE).
+    /// The release build of the `ktx` binary (host, or --target TRIPLE): Linux targets by
+    /// cargo-zigbuild (gnu ones against the glibc floor), macOS and Windows by cargo.
     Binary {
         #[arg(long)]
         target: Option<String>,
     },
     /// Stage and `npm pack` the @kaelio/ktx package, then verify the tarball.
     Pack {
-        /// A native binary to include, as NPM_DIR=PATH (e.g. linux-x64=target/release/ktx).
-        /// Default: the host's target/release/ktx.
+        /// A native binary to include, as NPM_DIR=PATH (e.g.
+        /// linux-x64=target/x86_64-unknown-linux-gnu/release/ktx). Default: the host's release
+        /// binary, where `ktx-release binary` puts it.
         #[arg(long = "binary", value_name = "NPM_DIR=PATH")]
         binaries: Vec<String>,
         /// Fail unless the github pins of uv can be resolved too (release CI).
@@ -64,7 +70,8 @@ enum Cmd {
         #[command(flatten)]
         payload: PayloadArgs,
     },
-    /// Verify a packed tarball (files, modes, digests, versions).
+    /// Verify a packed tarball (files, modes, digests, versions, each native binary's format and
+    /// the glibc floor of the glibc builds).
     Verify { tarball: PathBuf },
     /// The main job: wheel, binary, pack, verify, then the smoke matrix; prints each step.
     Check {
@@ -72,6 +79,24 @@ enum Cmd {
         cells: Vec<String>,
         #[arg(long)]
         with_embeddings: bool,
+        /// After verify: build the wheel, the binary and the tarball again from a copy of the
+        /// sources in another directory, under another umask, time zone and locale, and
+        /// require the same sha256 digests.
+        #[arg(long)]
+        rebuild: bool,
+        #[command(flatten)]
+        payload: PayloadArgs,
+    },
+    /// Build this checkout's wheel, Linux binaries and tarball and compare them with a published
+    /// tarball by sha256 (macOS and Windows binaries are taken from it, not rebuilt).
+    Rebuild {
+        /// The published tarball (`npm pack @kaelio/ktx@<version>`).
+        #[arg(long, value_name = "TARBALL")]
+        against: PathBuf,
+        /// Print the rustc version that built its Linux binaries and stop (a rebuild needs the
+        /// same toolchain).
+        #[arg(long)]
+        print_rustc: bool,
         #[command(flatten)]
         payload: PayloadArgs,
     },
@@ -147,7 +172,11 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let repo = repo_root();
+    let repo = match &cli.repo {
+        Some(r) => std::fs::canonicalize(r)
+            .with_context(|| format!("--repo {}: no such directory", r.display()))?,
+        None => repo_root(),
+    };
     let out = if cli.out.is_absolute() {
         cli.out.clone()
     } else {
@@ -281,16 +310,32 @@ fn run(cli: Cli) -> Result<()> {
             };
             smoke(&repo, &report_dir, &tarball, cells, checks, with_embeddings)?;
         }
+        Cmd::Rebuild {
+            against,
+            print_rustc,
+            payload,
+        } => {
+            if print_rustc {
+                let v = ktx_release::rebuild::published_rustc(&against)?;
+                println!("{}", v.split_whitespace().next().unwrap_or(&v));
+                return Ok(());
+            }
+            let report =
+                ktx_release::rebuild::against_published(&repo, &out, &against, &payload.projects)?;
+            println!("{}", report.table());
+            report.result()?;
+        }
         Cmd::Check {
             cells,
             with_embeddings,
+            rebuild,
             payload,
         } => {
             let start = Instant::now();
-            step("wheel", || {
+            let wheel = step("wheel", || {
                 pack::build_payload_wheel(&repo, &payload.projects, &out)
             })?;
-            step("binary", || binary::build(&repo, None))?;
+            let native = step("binary", || binary::build(&repo, None))?;
             let tgz = step("pack", || {
                 do_pack(
                     &repo,
@@ -302,6 +347,21 @@ fn run(cli: Cli) -> Result<()> {
                 )
             })?;
             step("verify", || verify::verify_tarball(&tgz))?;
+            if rebuild {
+                step("rebuild", || {
+                    let report = ktx_release::rebuild::against_first_build(
+                        &repo,
+                        &ktx_release::rebuild::FirstBuild {
+                            wheel: &wheel.path,
+                            binary: &native,
+                            tarball: &tgz,
+                        },
+                        &payload.projects,
+                    )?;
+                    println!("{}", report.table());
+                    report.result()
+                })?;
+            }
             step("smoke", || {
                 smoke(
                     &repo,
@@ -388,8 +448,12 @@ fn do_pack(
 ) -> Result<PathBuf> {
     let wheel = pack::build_payload_wheel(repo, projects, out)?;
     let natives = if binaries.is_empty() {
-        vec![binary::host_binary(repo)
-            .context("no host binary at target/release/ktx; run `ktx-release binary` first")?]
+        vec![binary::host_binary(repo).with_context(|| {
+            format!(
+                "no release binary of this host in {}; hint: run `ktx-release binary` first",
+                repo.join("target").display()
+            )
+        })?]
     } else {
         binaries
             .iter()

@@ -1,7 +1,10 @@
-//! `ktx-release pack`: the npm package staged from npm/, the wheel, the native binaries and the
-//! runtime manifest, packed by the real `npm pack`, then verified (see `verify`). The tarball
-//! appears in dist/ only once verified; a failure leaves nothing there.
+//! `ktx-release pack`: the npm package staged from npm/, the wheel, the native binaries (each
+//! checked against its platform directory, recorded in `native/targets.json`) and the runtime
+//! manifest, packed by the real `npm pack`, then verified (see `verify`). The tarball appears in
+//! dist/ only once verified; a failure leaves nothing there. A glibc build above the glibc floor
+//! is packed with a warning (test packages of a plain `cargo build` binary); `verify` refuses it.
 
+use crate::native;
 use crate::payload::Payload;
 use crate::set_mode;
 use crate::uvpin;
@@ -45,18 +48,33 @@ pub fn stage(opts: &StageOptions, dir: &Path) -> Result<()> {
     if opts.binaries.is_empty() {
         bail!("no native binary to pack; build one with `ktx-release binary` or pass --binary DIR=PATH");
     }
+    let mut record = native::Record::new();
     for b in opts.binaries {
         let name = if b.npm_dir.starts_with("win32") {
             "ktx.exe"
         } else {
             "ktx"
         };
+        let bytes = std::fs::read(&b.path)
+            .with_context(|| format!("cannot read the native binary {}", b.path.display()))?;
+        let file = b.path.display().to_string();
+        let inspected = native::inspect(&file, &b.npm_dir, &bytes)?;
+        if let Some(above) = inspected.above_floor(&file) {
+            // Packed anyway (a test package of a plain `cargo build`); `verify` refuses it.
+            eprintln!("warning: {above}
+warning: this package is for tests only: `ktx-release verify` (and `check`, and the release workflow) refuse it");
+        }
+        record.insert(b.npm_dir.clone(), inspected.entry());
         copy(
             &b.path,
             &dir.join("native").join(&b.npm_dir).join(name),
             0o755,
         )?;
     }
+    write(
+        &dir.join(native::RECORD_PATH),
+        &(serde_json::to_string_pretty(&record)? + "\n"),
+    )?;
     let wheel_name = opts
         .wheel
         .path
@@ -77,9 +95,9 @@ pub fn stage(opts: &StageOptions, dir: &Path) -> Result<()> {
         packages: opts.wheel.packages.clone(),
         uv: uvpin::resolve(opts.pin_cache, opts.require_github_pins)?,
     };
-    std::fs::write(
-        dir.join(MANIFEST_PATH),
-        serde_json::to_string_pretty(&manifest)? + "\n",
+    write(
+        &dir.join(MANIFEST_PATH),
+        &(serde_json::to_string_pretty(&manifest)? + "\n"),
     )?;
     Ok(())
 }
@@ -113,7 +131,8 @@ pub fn npm_pack(stage_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
         .map(|l| l.trim().to_string())
         .context("`npm pack` did not name the tarball it wrote")?;
     let produced = tmp.path().join(&name);
-    verify::verify_tarball(&produced)?;
+    // The glibc floor is reported here (see `stage`) and enforced by `verify`.
+    verify::verify_tarball_with(&produced, verify::Floor::Report)?;
     let final_path = out_dir.join(&name);
     std::fs::rename(&produced, &final_path)?;
     Ok(final_path)
@@ -158,6 +177,13 @@ fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
     std::fs::copy(from, to)
         .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
     set_mode(to, mode)
+}
+
+/// Write a generated file at 0644 whatever the umask (`npm pack` keeps the mode it finds, and
+/// the tarball must not depend on who packed it).
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    set_mode(path, 0o644)
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -1,7 +1,10 @@
 //! Verification of a packed npm tarball: every required file present, the launcher and native
 //! binaries executable, the runtime manifest's digest equal to the wheel's, its Requires-Python
 //! and import packages equal to the wheel's METADATA and top-level packages, and the versions of
-//! Cargo, npm, the manifest and the wheel equal. Every failure names the file in the tarball.
+//! Cargo, npm, the manifest and the wheel equal; each native binary of its platform's format and
+//! machine, recorded truthfully in `native/targets.json`, and every glibc build at or below the
+//! glibc floor (read from its ELF symbol versions; the error names the symbols above it). Every
+//! failure names the file in the tarball.
 
 use anyhow::{bail, Context, Result};
 use ktx_bootstrap::package::{BundledManifest, MANIFEST_PATH};
@@ -44,7 +47,21 @@ pub struct Verified {
     pub platforms: Vec<String>,
 }
 
+/// Whether a glibc build above the glibc floor fails verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Floor {
+    /// It does: what `verify`, `check`, the smoke's `tarball` check and the release run.
+    Enforce,
+    /// It is reported only: `pack`'s own check, so that tests can pack a plain `cargo build`.
+    Report,
+}
+
+/// Verify a tarball as a release: the glibc floor enforced.
 pub fn verify_tarball(path: &Path) -> Result<Verified> {
+    verify_tarball_with(path, Floor::Enforce)
+}
+
+pub fn verify_tarball_with(path: &Path, floor: Floor) -> Result<Verified> {
     let entries = read_tarball(path)?;
     let get = |name: &str| -> Result<&Entry> {
         entries.get(&format!("package/{name}")).with_context(|| {
@@ -56,6 +73,12 @@ pub fn verify_tarball(path: &Path) -> Result<Verified> {
     let npm_version = pkg["version"].as_str().unwrap_or_default().to_string();
     if pkg["bin"]["ktx"].as_str() != Some("./dist/bin.js") {
         bail!("package/package.json: bin.ktx must be ./dist/bin.js");
+    }
+    if !pkg["repository"]["url"]
+        .as_str()
+        .is_some_and(|u| u.contains("github.com/"))
+    {
+        bail!("package/package.json has no repository.url on GitHub; `npm publish --provenance` refuses a package whose repository is not the one that built it; hint: set it in npm/package.json");
     }
     let launcher = get("dist/bin.js")?;
     if launcher.mode & 0o111 == 0 {
@@ -100,27 +123,7 @@ pub fn verify_tarball(path: &Path) -> Result<Verified> {
         );
     }
     get("assets/demo/ktx.yaml")?;
-    let mut platforms = Vec::new();
-    for (name, entry) in &entries {
-        let Some(rest) = name.strip_prefix("package/native/") else {
-            continue;
-        };
-        let Some((dir, file)) = rest.split_once('/') else {
-            continue;
-        };
-        if file == "ktx" || file == "ktx.exe" {
-            if file == "ktx" && entry.mode & 0o111 == 0 {
-                bail!("{name} is not executable (mode {:o})", entry.mode);
-            }
-            platforms.push(dir.to_string());
-        }
-    }
-    if platforms.is_empty() {
-        bail!(
-            "{}: no native binary under package/native/<platform>/ktx",
-            path.display()
-        );
-    }
+    let platforms = verify_natives(path, &entries, get(crate::native::RECORD_PATH)?, floor)?;
     if manifest.uv.targets.is_empty() {
         bail!("package/{MANIFEST_PATH}: no uv pins");
     }
@@ -129,6 +132,67 @@ pub fn verify_tarball(path: &Path) -> Result<Verified> {
         files: entries.len(),
         platforms,
     })
+}
+
+/// The native binaries: each executable, of its platform's format and machine, recorded in
+/// `native/targets.json` as what it is, glibc builds at or below the floor (`Floor::Enforce`).
+fn verify_natives(
+    path: &Path,
+    entries: &BTreeMap<String, Entry>,
+    record: &Entry,
+    floor: Floor,
+) -> Result<Vec<String>> {
+    let record_name = format!("package/{}", crate::native::RECORD_PATH);
+    let record: crate::native::Record = serde_json::from_slice(&record.bytes).with_context(|| {
+        format!("{record_name} is not a valid platform record; hint: repack with `ktx-release pack`")
+    })?;
+    let mut platforms = Vec::new();
+    for (name, entry) in entries {
+        let Some(rest) = name.strip_prefix("package/native/") else {
+            continue;
+        };
+        let Some((dir, file)) = rest.split_once('/') else {
+            continue;
+        };
+        if file != "ktx" && file != "ktx.exe" {
+            continue;
+        }
+        if file == "ktx" && entry.mode & 0o111 == 0 {
+            bail!(
+                "{name} is not executable (mode {:o}); hint: repack with `ktx-release pack`, which sets 0755",
+                entry.mode
+            );
+        }
+        let inspected = crate::native::inspect(name, dir, &entry.bytes)?;
+        if floor == Floor::Enforce {
+            if let Some(above) = inspected.above_floor(name) {
+                return Err(above.into());
+            }
+        }
+        let want = inspected.entry();
+        match record.get(dir) {
+            Some(have) if *have == want => {}
+            Some(have) => bail!(
+                "{record_name} records native/{dir} as {have:?}, but {name} is {want:?}; hint: repack with `ktx-release pack`, which records what it packs"
+            ),
+            None => bail!(
+                "{record_name} does not record native/{dir}, so the launcher cannot judge {name}; hint: repack with `ktx-release pack`"
+            ),
+        }
+        platforms.push(dir.to_string());
+    }
+    if platforms.is_empty() {
+        bail!(
+            "{}: no native binary under package/native/<platform>/ktx; hint: pack one with `ktx-release pack --binary DIR=PATH`",
+            path.display()
+        );
+    }
+    if let Some(extra) = record.keys().find(|d| !platforms.contains(d)) {
+        bail!(
+            "{record_name} records native/{extra}, which the tarball does not carry; hint: repack with `ktx-release pack`"
+        );
+    }
+    Ok(platforms)
 }
 
 /// What the manifest must agree with in a wheel.

@@ -324,13 +324,153 @@ fn the_merged_wheel_matches_what_uv_build_makes_of_the_generated_merged_project(
 }
 
 #[test]
-fn verification_accepts_the_packed_tarball() {
+fn verification_accepts_a_tarball_of_the_release_binary_at_the_glibc_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = common::pack_with(&common::release_binary(), dir.path());
+    release()
+        .arg("verify")
+        .arg(&tgz)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok"));
+}
+
+/// `objdump -T`'s GLIBC versions of a binary, when binutils is installed (a second opinion on
+/// our ELF reader).
+fn objdump_glibc(bin: &Path) -> Option<Vec<String>> {
+    let out = std::process::Command::new("objdump")
+        .arg("-T")
+        .arg(bin)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut v: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|w| w.strip_prefix("GLIBC_"))
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v.dedup();
+    Some(v)
+}
+
+#[test]
+fn the_release_binary_needs_no_glibc_above_the_floor_as_objdump_sees_it_too() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    let bin = common::release_binary();
+    let facts = ktx_release::glibc::read_elf(&std::fs::read(&bin).unwrap()).unwrap();
+    let highest = facts.glibc.highest().expect("a glibc build needs glibc");
+    assert!(
+        highest <= ktx_release::glibc::FLOOR,
+        "{} needs glibc {highest}: {}",
+        bin.display(),
+        facts.glibc.describe_above(ktx_release::glibc::FLOOR, 8)
+    );
+    let ours: Vec<String> = facts.glibc.versions.keys().map(|v| v.to_string()).collect();
+    if let Some(mut theirs) = objdump_glibc(&bin) {
+        let mut ours = ours.clone();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "our ELF reader and objdump disagree");
+    }
+}
+
+#[test]
+fn verification_rejects_a_plain_cargo_build_above_the_glibc_floor_naming_its_symbols() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    // The test package carries target/debug/ktx: a plain `cargo build` on this machine.
+    let debug = required("KTX_TEST_PACKAGE").join("native/linux-x64/ktx");
+    let needs = ktx_release::glibc::read_elf(&std::fs::read(&debug).unwrap())
+        .unwrap()
+        .glibc;
+    let (newest, symbols) = needs
+        .above(ktx_release::glibc::FLOOR)
+        .first()
+        .map(|(v, s)| (*v, (*s).clone()))
+        .expect("this machine's glibc is newer than the floor, so a plain cargo build needs more");
+    if let Some(theirs) = objdump_glibc(&debug) {
+        assert!(theirs.contains(&newest.to_string()), "objdump: {theirs:?}");
+    }
+    let first = symbols.iter().next().expect("a version bound to symbols");
     release()
         .arg("verify")
         .arg(required("KTX_TEST_TARBALL"))
         .assert()
-        .success()
-        .stdout(predicate::str::contains("ok"));
+        .failure()
+        .stderr(
+            predicate::str::contains(format!(
+                "package/native/linux-x64/ktx needs glibc {newest}, above the floor {}",
+                ktx_release::glibc::FLOOR
+            ))
+            .and(predicate::str::contains(format!("GLIBC_{newest} ({first}")))
+            .and(predicate::str::contains(
+                "hint: build it with `ktx-release binary --target x86_64-unknown-linux-gnu`",
+            )),
+        );
+}
+
+#[test]
+fn verification_rejects_a_binary_of_another_platform_and_a_record_that_lies() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = common::pack_with(&common::release_binary(), dir.path());
+    let script = dir.path().join("script.tgz");
+    rewrite_tarball(&good, &script, |name, _, bytes| {
+        if name.starts_with("package/native/") && name.ends_with("/ktx") {
+            *bytes = b"#!/bin/sh\necho ktx 0.1.0\n".to_vec();
+        }
+        true
+    });
+    release()
+        .arg("verify")
+        .arg(&script)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("is not an executable this package knows").and(
+                predicate::str::contains("hint: pack the binary `ktx-release binary --target"),
+            ),
+        );
+    let lying = dir.path().join("lying.tgz");
+    rewrite_tarball(&good, &lying, |name, _, bytes| {
+        if name == "package/native/targets.json" {
+            let mut r: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            for (_, e) in r.as_object_mut().unwrap() {
+                if e.get("glibc").is_some() {
+                    e["glibc"] = "2.12".into();
+                }
+            }
+            *bytes = serde_json::to_vec(&r).unwrap();
+        }
+        true
+    });
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        release()
+            .arg("verify")
+            .arg(&lying)
+            .assert()
+            .failure()
+            .stderr(
+                predicate::str::contains("package/native/targets.json records native/linux-x64")
+                    .and(predicate::str::contains("hint: repack")),
+            );
+    }
+    let no_record = dir.path().join("no-record.tgz");
+    rewrite_tarball(&good, &no_record, |name, _, _| {
+        name != "package/native/targets.json"
+    });
+    release()
+        .arg("verify")
+        .arg(&no_record)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "package/native/targets.json is missing from the tarball",
+        ));
 }
 
 #[test]
@@ -686,7 +826,7 @@ fn the_runtime_manifest_names_the_wheels_requires_python_and_import_packages() {
 #[test]
 fn packing_the_merged_payload_writes_its_requires_python_and_packages_into_the_manifest() {
     let out = tempfile::tempdir().unwrap();
-    let ktx = required("KTX_TEST_PACKAGE").join("native/linux-x64/ktx");
+    let ktx = common::release_binary();
     let mut cmd = release();
     cmd.arg("--out")
         .arg(out.path())

@@ -49,13 +49,31 @@ fn outcome<'a>(report: &'a serde_json::Value, check: &str) -> (&'a str, &'a str)
 
 #[test]
 fn broken_packages_fail_the_matrix_on_the_right_check_naming_the_cause() {
-    let good = required("KTX_TEST_TARBALL");
     let dir = tempfile::tempdir().unwrap();
+    // The package as a release packs it (the release binary, at the glibc floor) passes.
+    let good = common::pack_with(&common::release_binary(), &dir.path().join("dist"));
     let wheel = format!("kaelio_ktx-{}-py3-none-any.whl", env!("CARGO_PKG_VERSION"));
 
-    // The package as packed passes the same checks.
     let (ok, report) = smoke(&good, &dir.path().join("good"));
     assert!(ok, "{report:#}");
+
+    // The test package (a plain `cargo build`, above the glibc floor) runs here, but its
+    // tarball check names the floor.
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        let (ok, report) = smoke(
+            &required("KTX_TEST_TARBALL"),
+            &dir.path().join("above-floor"),
+        );
+        assert!(!ok);
+        let (status, detail) = outcome(&report, "tarball");
+        assert_eq!(status, "fail");
+        assert!(
+            detail.contains("package/native/linux-x64/ktx needs glibc")
+                && detail.contains("above the floor"),
+            "{detail}"
+        );
+        assert_eq!(outcome(&report, "first-run").0, "pass", "{report:#}");
+    }
 
     let no_wheel = dir.path().join("no-wheel.tgz");
     rewrite_tarball(&good, &no_wheel, |name, _, _| !name.ends_with(".whl"));

@@ -49,11 +49,18 @@ pub fn image_tag(recipe: &ImageRecipe) -> String {
         recipe.uv,
         crate::uvpin::UV_VERSION
     ));
+    if let Some(node) = &recipe.node {
+        h.update(format!("|node {} npm {}", node.version, node.npm));
+    }
     let digest = ktx_bootstrap::package::hex(&h.finalize());
     format!(
-        "ktx-smoke-{}{}{}:{}",
+        "ktx-smoke-{}{}{}{}:{}",
         recipe.suite,
         if recipe.uv { "-uv" } else { "" },
+        match &recipe.node {
+            Some(n) => format!("-node{}", n.version.split('.').next().unwrap_or("")),
+            None => String::new(),
+        },
         if recipe.remove.is_empty() {
             ""
         } else {
@@ -132,6 +139,9 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
     if recipe.uv {
         install_uv(&rootfs)?;
     }
+    if let Some(node) = &recipe.node {
+        install_node(&rootfs, node)?;
+    }
     sh(&format!("rm -f {r}/etc/resolv.conf"))?;
     sh(&format!(
         "tar -C {r} -c . | docker import - {tag} >/dev/null"
@@ -183,6 +193,93 @@ fn install_uv(rootfs: &Path) -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+/// `npm pack` of `spec` from the registry into `dir` (npm checks the registry's integrity
+/// digest); returns the tarball.
+fn npm_pack_from_registry(spec: &str, dir: &Path) -> Result<PathBuf> {
+    let out = Command::new(crate::pack::npm_command())
+        .args(["pack", "--silent", "--pack-destination"])
+        .arg(dir)
+        .arg(spec)
+        .env("npm_config_update_notifier", "false")
+        .output()
+        .with_context(|| format!("cannot run `npm pack {spec}`"))?;
+    let name = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
+    if !out.status.success() || name.is_empty() {
+        bail!(
+            "`npm pack {spec}` failed:\n{}\nhint: the npm registry must be reachable (npm's registry and proxy settings apply)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(dir.join(name))
+}
+
+/// Put Node.js (nodejs.org's build, from the registry's `node-linux-<arch>` package) at
+/// /usr/local/bin/node and npm at /usr/local/lib/node_modules/npm, with the npm and npx links.
+fn install_node(rootfs: &Path, node: &super::matrix::NodeRecipe) -> Result<()> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => bail!("no Node.js package for {other} on the npm registry; hint: run container cells on x86_64 or aarch64"),
+    };
+    let tmp = tempfile::tempdir()?;
+    let node_tgz =
+        npm_pack_from_registry(&format!("node-linux-{arch}@{}", node.version), tmp.path())?;
+    let npm_tgz = npm_pack_from_registry(&format!("npm@{}", node.npm), tmp.path())?;
+    let local = rootfs.join("usr/local");
+    let npm_dir = local.join("lib/node_modules/npm");
+    std::fs::create_dir_all(local.join("bin"))?;
+    std::fs::create_dir_all(&npm_dir)?;
+    let unpack = |tgz: &Path, keep: &dyn Fn(&Path) -> Option<PathBuf>| -> Result<usize> {
+        let mut n = 0;
+        let mut archive =
+            tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(tgz)?));
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = entry.path()?.to_path_buf();
+            let Some(dest) = name.strip_prefix("package").ok().and_then(keep) else {
+                continue;
+            };
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            entry.unpack(&dest)?;
+            n += 1;
+        }
+        Ok(n)
+    };
+    let bin = local.join("bin/node");
+    unpack(&node_tgz, &|p: &Path| {
+        (p == Path::new("bin/node")).then(|| bin.clone())
+    })?;
+    if !bin.is_file() {
+        bail!("{} has no package/bin/node", node_tgz.display());
+    }
+    unpack(&npm_tgz, &|p: &Path| Some(npm_dir.join(p)))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
+        for (link, script) in [("npm", "npm-cli.js"), ("npx", "npx-cli.js")] {
+            let target = format!("../lib/node_modules/npm/bin/{script}");
+            let _ = std::fs::remove_file(local.join("bin").join(link));
+            std::os::unix::fs::symlink(&target, local.join("bin").join(link))?;
+            std::fs::set_permissions(
+                npm_dir.join("bin").join(script),
+                std::fs::Permissions::from_mode(0o755),
+            )?;
+        }
     }
     Ok(())
 }

@@ -45,7 +45,8 @@ fn yes() -> bool {
 }
 
 /// How a container cell's image is made: a Debian suite, its packages, packages purged after
-/// (e.g. python3, which npm pulls in), and optionally uv.
+/// (e.g. python3, which npm pulls in), optionally uv, and optionally a Node.js and npm from the
+/// npm registry (for suites whose own Node is older than the package supports).
 #[derive(Debug, Deserialize, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRecipe {
     pub suite: String,
@@ -54,6 +55,16 @@ pub struct ImageRecipe {
     pub remove: Vec<String>,
     #[serde(default)]
     pub uv: bool,
+    pub node: Option<NodeRecipe>,
+}
+
+/// Node.js as nodejs.org builds it (the npm registry's `node-linux-<arch>` package carries that
+/// build) and npm from the registry, under /usr/local, as a user of an old distribution installs
+/// a supported Node (nvm, the nodejs.org tarball).
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq, Hash)]
+pub struct NodeRecipe {
+    pub version: String,
+    pub npm: String,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -69,8 +80,53 @@ pub struct Check {
     pub builtin: Option<String>,
     #[serde(default)]
     pub opt_in: bool,
+    /// Only on this kind of system (elsewhere the check is skipped, saying why).
+    pub only_on: Option<System>,
     #[serde(default)]
     pub step: Vec<Step>,
+}
+
+/// The kind of system a cell runs on, for checks that only make sense on one.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum System {
+    /// Linux with glibc (every container cell: Debian).
+    LinuxGlibc,
+    /// Linux with musl (Alpine: the release workflow's local cell in an Alpine container).
+    LinuxMusl,
+    /// macOS or Windows.
+    Other,
+}
+
+impl System {
+    /// The system of a cell: containers are Debian; the local cell is this machine.
+    pub fn of(backend: Backend) -> System {
+        match backend {
+            Backend::Container => System::LinuxGlibc,
+            Backend::Local if cfg!(target_os = "linux") => {
+                let musl = std::fs::read_dir("/lib")
+                    .map(|d| {
+                        d.flatten()
+                            .any(|e| e.file_name().to_string_lossy().starts_with("ld-musl-"))
+                    })
+                    .unwrap_or(false);
+                if musl {
+                    System::LinuxMusl
+                } else {
+                    System::LinuxGlibc
+                }
+            }
+            Backend::Local => System::Other,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            System::LinuxGlibc => "glibc Linux",
+            System::LinuxMusl => "musl Linux",
+            System::Other => "macOS or Windows",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -84,6 +140,8 @@ pub struct Step {
     pub stderr: Vec<String>,
     #[serde(default)]
     pub stdout_not: Vec<String>,
+    #[serde(default)]
+    pub stderr_not: Vec<String>,
     /// Seconds (default 600).
     pub timeout: Option<u64>,
 }
@@ -117,11 +175,13 @@ pub fn load(dir: &Path) -> Result<(Vec<Cell>, Vec<Check>)> {
 /// How a step runs ktx from the registry.
 pub const KTX_BY_NAME: &str = "npx --yes @kaelio/ktx";
 
-/// Fill `{version}`, `{tarball}`, `{ktx}` (the command that runs ktx) in a step.
+/// Fill `{version}`, `{tarball}`, `{ktx}` (the command that runs ktx) and `{glibc_floor}` (the
+/// declared glibc floor, `glibc::FLOOR`) in a step.
 pub fn expand(text: &str, version: &str, tarball: &str, ktx: &str) -> String {
     text.replace("{version}", version)
         .replace("{tarball}", tarball)
         .replace("{ktx}", ktx)
+        .replace("{glibc_floor}", &crate::glibc::FLOOR.to_string())
 }
 
 #[cfg(test)]

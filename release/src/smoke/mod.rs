@@ -116,8 +116,15 @@ fn run_check(sb: &mut dyn Sandbox, check: &Check, tarball: &Path, ktx: &str) -> 
             }
         }
         for bad in &step.stdout_not {
-            if out.stdout.contains(bad.as_str()) {
+            let bad = matrix::expand(bad, version, &name, ktx);
+            if out.stdout.contains(&bad) {
                 missed.push(format!("stdout has {bad:?}"));
+            }
+        }
+        for bad in &step.stderr_not {
+            let bad = matrix::expand(bad, version, &name, ktx);
+            if out.stderr.contains(&bad) {
+                missed.push(format!("stderr has {bad:?}"));
             }
         }
         if !missed.is_empty() {
@@ -308,9 +315,18 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                 }
             }
         };
+        let system = matrix::System::of(cell.backend);
         for k in &list {
             let start = Instant::now();
-            let outcome = run_check(sandbox.as_mut(), k, &tarball, &ktx);
+            let outcome = match k.only_on {
+                Some(want) if want != system => Outcome::Skip(format!(
+                    "{} runs only on {} (this cell is {})",
+                    k.id,
+                    want.describe(),
+                    system.describe()
+                )),
+                _ => run_check(sandbox.as_mut(), k, &tarball, &ktx),
+            };
             let took = start.elapsed();
             let word = match &outcome {
                 Outcome::Pass => "pass",

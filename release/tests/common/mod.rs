@@ -39,3 +39,52 @@ pub fn rewrite_tarball(
     }
     builder.into_inner().unwrap().finish().unwrap();
 }
+
+/// This host's release binary, as `ktx-release binary` builds it (Linux: cargo-zigbuild against
+/// the glibc floor; the first call builds it, cargo makes later ones a no-op).
+pub fn release_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ktx-release"))
+                .arg("binary")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ktx-release binary failed");
+            let line = String::from_utf8_lossy(&out.stdout).to_string();
+            PathBuf::from(line.split_whitespace().next().expect("it names the binary"))
+        })
+        .clone()
+}
+
+/// `ktx-release pack` of the default payload with `binary` as this host's platform into `out`;
+/// returns the tarball.
+pub fn pack_with(binary: &Path, out: &Path) -> PathBuf {
+    let host = std::process::Command::new(assert_cmd::cargo::cargo_bin("ktx-release"))
+        .arg("host-target")
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&host.stdout).trim().to_string();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ktx-release"))
+        .arg("--out")
+        .arg(out)
+        .arg("pack")
+        .arg("--binary")
+        .arg(format!("{host}={}", binary.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pack failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim(),
+    )
+}
