@@ -12,13 +12,11 @@ const root = path.resolve(__dirname, '..');
 const nativeDir = path.join(root, 'native');
 const exe = process.platform === 'win32' ? 'ktx.exe' : 'ktx';
 
+// musl's dynamic loader for this architecture: one existence check, no directory scan.
 function isMusl() {
   if (process.platform !== 'linux') return false;
-  try {
-    return fs.readdirSync('/lib').some((f) => f.startsWith('ld-musl-'));
-  } catch (_) {
-    return false;
-  }
+  const arch = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
+  return fs.existsSync(`/lib/ld-musl-${arch}.so.1`);
 }
 
 // What `ktx-release pack` recorded about each native/<dir>/ktx: its target, its C library and,
@@ -78,11 +76,13 @@ function choose(loud) {
   if (isMusl()) {
     return has(musl) ? { dir: musl, why: 'musl libc' } : { missing: musl };
   }
-  if (!has(base)) {
+  // The record `ktx-release pack` wrote names what it packed: no existence check for those.
+  const packed = record();
+  if (!packed[base] && !has(base)) {
     // A static musl build runs on glibc systems too.
-    return has(musl) ? { dir: musl, why: `no ${base} build packed` } : { missing: base };
+    return packed[musl] || has(musl) ? { dir: musl, why: `no ${base} build packed` } : { missing: base };
   }
-  const needs = (record()[base] || {}).glibc;
+  const needs = (packed[base] || {}).glibc;
   // Every Node this package supports (engines >= 18) needs glibc 2.17 or newer itself, so a
   // build that needs no more runs wherever this launcher runs: Node's report (about 6 ms) is
   // asked only for a build that needs more, or under -v to say what runs.
@@ -96,7 +96,7 @@ function choose(loud) {
   if (!olderThan(glibc, needs)) {
     return { dir: base, why: `glibc ${glibc}, ${base} needs glibc ${needs}` };
   }
-  if (has(musl)) {
+  if (packed[musl] || has(musl)) {
     return { dir: musl, why: `glibc ${glibc} is older than the glibc ${needs} ${base} needs` };
   }
   return {
@@ -114,60 +114,118 @@ function verbose(args) {
   return false;
 }
 
-const args = process.argv.slice(2);
-let binary = process.env.KTX_NATIVE_BINARY;
-if (binary) {
-  if (verbose(args)) process.stderr.write(`ktx launcher: running ${binary} (KTX_NATIVE_BINARY)\n`);
-} else {
-  const choice = choose(verbose(args));
-  if (choice.missing) {
-    const have = carried();
-    process.stderr.write(
-      `error: @kaelio/ktx has no native binary for ${choice.missing}\n` +
-        `  this package carries: ${have.length ? have.join(', ') : 'none'}\n` +
-        '  hint: report your platform at https://github.com/kaelio/ktx/issues\n'
-    );
-    process.exit(1);
+// Why a spawn failed, said to a person: { what, hint }.
+function explain(err, binary) {
+  const zipped = /\.zip[\\/]/.test(binary) || err.code === 'ENOTDIR';
+  if (zipped) {
+    return {
+      what: `${binary} is inside a zip archive (Yarn Plug'n'Play keeps packages zipped), and a native binary cannot run from there`,
+      hint: 'unplug the package: `yarn unplug @kaelio/ktx` (or set dependenciesMeta["@kaelio/ktx"].unplugged: true in package.json), then `yarn install`',
+    };
   }
-  if (choice.error) {
-    process.stderr.write(`error: ${choice.error}\n  hint: ${choice.hint}\n`);
-    process.exit(1);
-  }
-  binary = path.join(nativeDir, choice.dir, exe);
-  if (verbose(args)) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
-}
-
-const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });
-const child = spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
-
-const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
-const handlers = {};
-for (const sig of forwarded) {
-  handlers[sig] = () => {
+  if (err.code === 'EACCES' || err.code === 'EPERM') {
+    let mode = null;
     try {
-      child.kill(sig);
+      mode = fs.statSync(binary).mode;
     } catch (_) {
-      /* the child is gone already */
+      /* gone: reported as it is */
     }
-  };
-  try {
-    process.on(sig, handlers[sig]);
-  } catch (_) {
-    /* signal not supported on this platform */
+    if (mode !== null && (mode & 0o111) === 0) {
+      return { what: `${binary} is not executable`, hint: `chmod +x ${binary}, or reinstall @kaelio/ktx` };
+    }
+    return {
+      what: `${binary} may not be executed here: the filesystem it is on is probably mounted noexec`,
+      hint: 'install @kaelio/ktx on a filesystem that allows executables, or set KTX_NATIVE_BINARY to a copy of it on one',
+    };
   }
+  if (err.code === 'ENOENT' && fs.existsSync(binary)) {
+    const musl = path.join(nativeDir, `${process.platform}-${process.arch}-musl`, exe);
+    return {
+      what: `${binary} exists but cannot be started: its dynamic loader (or interpreter) is missing on this system`,
+      hint: fs.existsSync(musl)
+        ? `try the static musl build: KTX_NATIVE_BINARY=${musl}`
+        : 'report your system at https://github.com/kaelio/ktx/issues',
+    };
+  }
+  return { what: `cannot run ${binary}: ${err.message}`, hint: 'reinstall @kaelio/ktx' };
 }
 
-child.on('error', (err) => {
-  const hint = err.code === 'EACCES' ? `\n  hint: chmod +x ${binary}` : '';
-  process.stderr.write(`error: cannot run ${binary}: ${err.message}${hint}\n`);
+function fail(what, hint) {
+  process.stderr.write(`error: ${what}\n  hint: ${hint}\n`);
   process.exit(1);
-});
+}
 
-child.on('exit', (code, signal) => {
-  if (signal) {
-    for (const sig of forwarded) process.removeListener(sig, handlers[sig]);
-    process.kill(process.pid, signal);
-    return;
+function main() {
+  const args = process.argv.slice(2);
+  let binary = process.env.KTX_NATIVE_BINARY;
+  if (binary) {
+    if (verbose(args)) process.stderr.write(`ktx launcher: running ${binary} (KTX_NATIVE_BINARY)\n`);
+  } else {
+    const choice = choose(verbose(args));
+    if (choice.missing) {
+      const have = carried();
+      process.stderr.write(
+        `error: @kaelio/ktx has no native binary for ${choice.missing}\n` +
+          `  this package carries: ${have.length ? have.join(', ') : 'none'}\n` +
+          '  hint: report your platform at https://github.com/kaelio/ktx/issues\n'
+      );
+      process.exit(1);
+    }
+    if (choice.error) fail(choice.error, choice.hint);
+    binary = path.join(nativeDir, choice.dir, exe);
+    if (verbose(args)) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
   }
-  process.exit(code === null ? 1 : code);
-});
+
+  const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });
+  // Where Node can replace itself with the binary (Node >= 22.15 and 23.11, not Windows),
+  // nothing of Node stays between the shell and ktx: signals and the exit status are ktx's own.
+  if (typeof process.execve === 'function' && process.platform !== 'win32' && !/\.zip[\\/]/.test(binary)) {
+    try {
+      process.execve(binary, [binary, ...args], env);
+    } catch (err) {
+      const e = explain(err, binary);
+      fail(e.what, e.hint);
+    }
+  }
+  let child;
+  try {
+    // Some failures (ENOTDIR: a path through a zip archive) throw here instead of emitting.
+    child = spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
+  } catch (err) {
+    const e = explain(err, binary);
+    fail(e.what, e.hint);
+  }
+
+  const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  const handlers = {};
+  for (const sig of forwarded) {
+    handlers[sig] = () => {
+      try {
+        child.kill(sig);
+      } catch (_) {
+        /* the child is gone already */
+      }
+    };
+    try {
+      process.on(sig, handlers[sig]);
+    } catch (_) {
+      /* signal not supported on this platform */
+    }
+  }
+
+  child.on('error', (err) => {
+    const e = explain(err, binary);
+    fail(e.what, e.hint);
+  });
+
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      for (const sig of forwarded) process.removeListener(sig, handlers[sig]);
+      process.kill(process.pid, signal);
+      return;
+    }
+    process.exit(code === null ? 1 : code);
+  });
+}
+
+main();

@@ -150,3 +150,41 @@ test('a package without native/targets.json runs the gnu build as before', { ski
   const root = makePackage([gnu, musl], whoAmI);
   assert.match(run(root, ['--version']).stdout.toString(), new RegExp(`build:${gnu}\n`));
 });
+
+// Spawn failures are explained in a paragraph a person can act on, never a stack trace.
+function failsWith(root, env) {
+  const r = spawnSync(process.execPath, [path.join(root, 'dist', 'bin.js'), '--version'], {
+    env: Object.assign({}, process.env, env || {}),
+  });
+  const err = r.stderr.toString();
+  assert.strictEqual(r.status, 1, err);
+  assert.doesNotMatch(err, /\n\s+at /, 'a stack trace');
+  assert.match(err, /^error: .*\n  hint: .*\n$/);
+  return err;
+}
+
+test('a binary inside a zip archive (Yarn PnP) is explained with how to unplug', { skip: !unix }, () => {
+  const root = makePackage([here], '#!/bin/sh\nexit 0\n');
+  const zip = path.join(root, 'cache.zip');
+  fs.writeFileSync(zip, 'PK\x03\x04');
+  const err = failsWith(root, { KTX_NATIVE_BINARY: path.join(zip, 'node_modules', '@kaelio', 'ktx', 'native', here, 'ktx') });
+  assert.match(err, /zip archive \(Yarn Plug'n'Play/);
+  assert.match(err, /yarn unplug @kaelio\/ktx/);
+});
+
+test('a binary without its run bit is named with the chmod that fixes it', { skip: !unix }, () => {
+  const root = makePackage([here], '#!/bin/sh\nexit 0\n');
+  const bin = path.join(root, 'native', here, 'ktx');
+  fs.chmodSync(bin, 0o644);
+  const err = failsWith(root);
+  assert.match(err, /is not executable/);
+  assert.match(err, new RegExp(`chmod \\+x ${bin.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+});
+
+test('a binary whose loader is missing is explained, pointing at the musl build', { skip: !unix }, () => {
+  // A script whose interpreter does not exist fails as a binary without its dynamic loader does.
+  const root = makePackage([here, `${here}-musl`], (dir) => (dir === here ? '#!/nonexistent/ld-linux.so.2\n' : '#!/bin/sh\nexit 0\n'));
+  const err = failsWith(root);
+  assert.match(err, /dynamic loader \(or interpreter\) is missing/);
+  assert.match(err, new RegExp(`KTX_NATIVE_BINARY=.*${here}-musl`));
+});

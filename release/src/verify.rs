@@ -80,6 +80,17 @@ pub fn verify_tarball_with(path: &Path, floor: Floor) -> Result<Verified> {
     {
         bail!("package/package.json has no repository.url on GitHub; `npm publish --provenance` refuses a package whose repository is not the one that built it; hint: set it in npm/package.json");
     }
+    // No install scripts: pnpm 12 fails an install whose dependency has one it did not approve
+    // (ERR_PNPM_IGNORED_BUILDS), and npm 11 warns of them ahead of gating them too.
+    if pkg
+        .get("scripts")
+        .is_some_and(|s| s.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        bail!("package/package.json has scripts; @kaelio/ktx installs without any (pnpm 12 refuses unapproved install scripts); hint: remove them from npm/package.json");
+    }
+    if pkg["preferUnplugged"] != serde_json::Value::Bool(true) {
+        bail!("package/package.json: preferUnplugged must be true, or Yarn Plug'n'Play keeps the native binaries zipped where they cannot run; hint: set it in npm/package.json");
+    }
     let launcher = get("dist/bin.js")?;
     if launcher.mode & 0o111 == 0 {
         bail!(

@@ -524,6 +524,47 @@ fn verification_rejects_a_launcher_without_its_run_bit_and_a_missing_wheel() {
 }
 
 #[test]
+fn verification_rejects_install_scripts_and_a_package_yarn_would_keep_zipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let edit_json = |out: &str, f: fn(&mut serde_json::Value)| {
+        let path = dir.path().join(out);
+        rewrite_tarball(
+            &required("KTX_TEST_TARBALL"),
+            &path,
+            move |name, _, data| {
+                if name == "package/package.json" {
+                    let mut v: serde_json::Value = serde_json::from_slice(data).unwrap();
+                    f(&mut v);
+                    *data = serde_json::to_vec_pretty(&v).unwrap();
+                }
+                true
+            },
+        );
+        path
+    };
+    let zipped = edit_json("zipped.tgz", |v| {
+        v.as_object_mut().unwrap().remove("preferUnplugged");
+    });
+    release()
+        .arg("verify")
+        .arg(&zipped)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("preferUnplugged must be true"));
+    let scripted = edit_json("scripted.tgz", |v| {
+        v["scripts"] = serde_json::json!({"postinstall": "node dist/install.js"});
+    });
+    release()
+        .arg("verify")
+        .arg(&scripted)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "pnpm 12 refuses unapproved install scripts",
+        ));
+}
+
+#[test]
 fn the_tarball_installs_locally_and_globally_and_runs_ktx() {
     let dir = tempfile::tempdir().unwrap();
     let tgz = required("KTX_TEST_TARBALL");
