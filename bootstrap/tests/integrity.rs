@@ -400,6 +400,14 @@ fn a_package_json_of_another_version_than_the_binary_stops_with_exit_5_naming_al
         .assert()
         .failure()
         .stdout(predicate::str::contains("[fail] package"));
+    sb.ktx()
+        .env("KTX_PACKAGE_ROOT", &pkg)
+        .args(["runtime", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "package:   the package's versions disagree",
+        ));
 }
 
 #[test]

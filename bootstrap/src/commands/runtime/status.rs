@@ -11,7 +11,13 @@ use serde_json::{json, Value};
 
 pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
     let layout = &ctx.layout;
-    let pkg = Package::locate().ok();
+    let located = Package::locate();
+    // A mis-packed package is shown, not hidden: every Python-backed command stops on it (exit 5).
+    let package_problem = match &located {
+        Err(e @ crate::error::Error::VersionMismatch { .. }) => Some(e.to_string()),
+        _ => None,
+    };
+    let pkg = located.ok();
     let runtime = RuntimeState::read(layout, pkg.as_ref());
     let m = runtime.manifest();
     let pin = pkg
@@ -40,6 +46,7 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
                 "installedWith": m.map(|m| json!(m.uv)),
             },
             "package": pkg.as_ref().map(|p| p.root.clone()),
+            "packageProblem": package_problem,
             "daemon": daemon,
         }));
         return Ok(());
@@ -58,6 +65,9 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
         ),
     };
     outln!("runtime:   {line}");
+    if let Some(problem) = &package_problem {
+        outln!("package:   {problem}; reinstall @kaelio/ktx whole (`ktx runtime doctor` says how)");
+    }
     outln!(
         "root:      {} ({})",
         layout.root.display(),
