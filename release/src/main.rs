@@ -67,6 +67,10 @@ enum Cmd {
         /// Keep the staged package directory here (a package root tests can use).
         #[arg(long)]
         stage_dir: Option<PathBuf>,
+        /// Pack as this version, not the workspace's (a previous release for the upgrade cell;
+        /// pass a --binary built with KTX_BUILD_VERSION set to the same version).
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
         #[command(flatten)]
         payload: PayloadArgs,
     },
@@ -219,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             binaries,
             require_github_pins,
             stage_dir,
+            version,
             payload,
         } => {
             let tgz = do_pack(
@@ -228,6 +233,7 @@ fn run(cli: Cli) -> Result<()> {
                 &binaries,
                 require_github_pins,
                 stage_dir,
+                version.as_deref(),
             )?;
             println!("{}", tgz.display());
         }
@@ -300,7 +306,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(t) => t,
                 None => {
                     binary::build(&repo, None)?;
-                    do_pack(&repo, &out, &payload.projects, &[], false, None)?
+                    do_pack(&repo, &out, &payload.projects, &[], false, None, None)?
                 }
             };
             let report_dir = if report_dir.is_absolute() {
@@ -344,6 +350,7 @@ fn run(cli: Cli) -> Result<()> {
                     &[],
                     false,
                     Some(out.join("package")),
+                    None,
                 )
             })?;
             step("verify", || verify::verify_tarball(&tgz))?;
@@ -406,7 +413,48 @@ fn smoke(
             .map(|p| p.to_string_lossy().replace(['/', '\\'], "_"))
             .collect();
         let dir = out.join("payloads").join(name.join("+"));
-        do_pack(repo, &dir, projects, &[], false, None)
+        do_pack(repo, &dir, projects, &[], false, None, None)
+    };
+    // The upgrade cell's previous release: this tree at another version, its binary a debug
+    // build with that version compiled in (a target directory of its own, so that the release
+    // binary and the tests' debug one stay this version).
+    let pack_previous = |version: &str| -> Result<PathBuf> {
+        let target_dir = repo.join("target/previous");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(&cargo)
+            .args([
+                "build",
+                "-q",
+                "--locked",
+                "-p",
+                "ktx-bootstrap",
+                "--bin",
+                "ktx",
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env("KTX_BUILD_VERSION", version)
+            .current_dir(repo)
+            .status()
+            .with_context(|| format!("cannot run {cargo}"))?;
+        if !st.success() {
+            anyhow::bail!(
+                "the build of ktx {version} failed ({st}); hint: see the compiler output above"
+            );
+        }
+        let host = binary::host_target()?;
+        let bin = target_dir
+            .join("debug")
+            .join(format!("ktx{}", host.exe_suffix));
+        do_pack(
+            repo,
+            &out.join("previous"),
+            &[PathBuf::from(pack::DEFAULT_PROJECT)],
+            &[format!("{}={}", host.npm_dir, bin.display())],
+            false,
+            None,
+            Some(version),
+        )
     };
     let opts = smoke::Options {
         cells,
@@ -415,6 +463,7 @@ fn smoke(
         tarball,
         out: out.clone(),
         pack_payload: &pack_payload,
+        pack_previous: &pack_previous,
     };
     let results = smoke::run(repo, &opts)?;
     println!("\n{}", report::table(&results));
@@ -445,8 +494,12 @@ fn do_pack(
     binaries: &[String],
     require_github_pins: bool,
     stage_dir: Option<PathBuf>,
+    version: Option<&str>,
 ) -> Result<PathBuf> {
-    let wheel = pack::build_payload_wheel(repo, projects, out)?;
+    let wheel = match version {
+        Some(v) => pack::build_payload_wheel_as(repo, projects, out, v)?,
+        None => pack::build_payload_wheel(repo, projects, out)?,
+    };
     let natives = if binaries.is_empty() {
         vec![binary::host_binary(repo).with_context(|| {
             format!(
@@ -474,6 +527,7 @@ fn do_pack(
         binaries: &natives,
         pin_cache: &repo.join("target/ktx-release/uv-pins.json"),
         require_github_pins,
+        version,
     };
     let keep = stage_dir.is_some();
     let tmp = tempfile::Builder::new().prefix(".stage-").tempdir_in({

@@ -30,6 +30,9 @@ pub struct StageOptions<'a> {
     /// Where the uv pins are cached between runs.
     pub pin_cache: &'a Path,
     pub require_github_pins: bool,
+    /// Pack as this version instead of the workspace's (`pack --version`: the upgrade cell's
+    /// previous release; its binary must be built with KTX_BUILD_VERSION set to it).
+    pub version: Option<&'a str>,
 }
 
 /// Lay the package out in `dir` (created fresh): what `npm pack` will pack.
@@ -40,9 +43,22 @@ pub fn stage(opts: &StageOptions, dir: &Path) -> Result<()> {
     let npm = opts.repo.join("npm");
     std::fs::create_dir_all(dir.join("dist"))?;
     std::fs::create_dir_all(dir.join("python"))?;
-    for file in ["package.json", "README.md"] {
-        copy(&npm.join(file), &dir.join(file), 0o644)?;
-    }
+    copy(&npm.join("README.md"), &dir.join("README.md"), 0o644)?;
+    let version = match opts.version {
+        Some(v) => v.to_string(),
+        None => Workspace::load(opts.repo)?.version,
+    };
+    let package_json = npm.join("package.json");
+    let mut pkg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&package_json)
+            .with_context(|| format!("cannot read {}", package_json.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", package_json.display()))?;
+    pkg["version"] = serde_json::Value::String(version.clone());
+    write(
+        &dir.join("package.json"),
+        &(serde_json::to_string_pretty(&pkg)? + "\n"),
+    )?;
     copy(&npm.join("dist/bin.js"), &dir.join("dist/bin.js"), 0o755)?;
     copy_tree(&npm.join("assets"), &dir.join("assets"))?;
     if opts.binaries.is_empty() {
@@ -86,7 +102,7 @@ warning: this package is for tests only: `ktx-release verify` (and `check`, and 
         0o644,
     )?;
     let manifest = BundledManifest {
-        version: Workspace::load(opts.repo)?.version,
+        version,
         wheel: FileDigest {
             file: wheel_name.to_string_lossy().to_string(),
             sha256: opts.wheel.sha256.clone(),
@@ -131,8 +147,12 @@ pub fn npm_pack(stage_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
         .map(|l| l.trim().to_string())
         .context("`npm pack` did not name the tarball it wrote")?;
     let produced = tmp.path().join(&name);
-    // The glibc floor is reported here (see `stage`) and enforced by `verify`.
-    verify::verify_tarball_with(&produced, verify::Floor::Report)?;
+    // The glibc floor is reported here (see `stage`) and enforced by `verify`; the versions
+    // must agree with the one staged (`verify` holds them to Cargo's).
+    let staged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stage_dir.join("package.json"))?)?;
+    let version = staged["version"].as_str().unwrap_or_default();
+    verify::verify_tarball_as(&produced, verify::Floor::Report, version)?;
     let final_path = out_dir.join(&name);
     std::fs::rename(&produced, &final_path)?;
     Ok(final_path)
@@ -162,6 +182,19 @@ pub fn build_payload_wheel(
     out_dir: &Path,
 ) -> Result<BuiltWheel> {
     wheel::build(&load_payload(repo, projects)?, out_dir)
+}
+
+/// As `build_payload_wheel`, at `version` instead of the workspace's.
+pub fn build_payload_wheel_as(
+    repo: &Path,
+    projects: &[PathBuf],
+    out_dir: &Path,
+    version: &str,
+) -> Result<BuiltWheel> {
+    // Checked against the workspace's version as always, then relabelled.
+    let mut payload = load_payload(repo, projects)?;
+    payload.version = version.to_string();
+    wheel::build(&payload, out_dir)
 }
 
 /// The merged payload of `projects` at the workspace version.

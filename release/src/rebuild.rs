@@ -715,6 +715,7 @@ pub fn against_published(
         binaries: &binaries,
         pin_cache: &work.join("uv-pins.json"),
         require_github_pins: require_github,
+        version: None,
     };
     let stage = work.join("package");
     crate::pack::stage(&opts, &stage)?;

@@ -58,10 +58,11 @@ pub enum Floor {
 
 /// Verify a tarball as a release: the glibc floor enforced.
 pub fn verify_tarball(path: &Path) -> Result<Verified> {
-    verify_tarball_with(path, Floor::Enforce)
+    verify_tarball_as(path, Floor::Enforce, ktx_bootstrap::VERSION)
 }
 
-pub fn verify_tarball_with(path: &Path, floor: Floor) -> Result<Verified> {
+/// Verify with the glibc floor enforced or reported, every version required to be `version`.
+pub fn verify_tarball_as(path: &Path, floor: Floor, version: &str) -> Result<Verified> {
     let entries = read_tarball(path)?;
     let get = |name: &str| -> Result<&Entry> {
         entries.get(&format!("package/{name}")).with_context(|| {
@@ -126,7 +127,7 @@ pub fn verify_tarball_with(path: &Path, floor: Floor) -> Result<Verified> {
             facts.packages
         );
     }
-    let cli = ktx_bootstrap::VERSION;
+    let cli = version;
     if npm_version != cli || manifest.version != cli || wheel_version != cli {
         bail!(
             "versions disagree: Cargo {cli}, package.json {npm_version}, {MANIFEST_PATH} {}, wheel {wheel_version}",

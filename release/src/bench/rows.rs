@@ -389,6 +389,7 @@ impl Bench<'_> {
                 binaries: std::slice::from_ref(&native),
                 pin_cache: &self.repo.join("target/ktx-release/uv-pins.json"),
                 require_github_pins: false,
+                version: None,
             },
             &package,
         )?;

@@ -79,6 +79,7 @@ pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
             binaries: std::slice::from_ref(&native),
             pin_cache: &repo.join("target/ktx-release/uv-pins.json"),
             require_github_pins: false,
+            version: None,
         },
         &package,
     )?;

@@ -29,6 +29,10 @@ pub struct Cell {
     /// the registry (`{ktx}` is `npx --yes --package <tarball> ktx`).
     #[serde(default)]
     pub payload: Vec<String>,
+    /// A previous version (`"0.0.9"`) packed from this tree for the cell (`pack --version`, a
+    /// binary built with KTX_BUILD_VERSION): its steps find the tarball in
+    /// `$KTX_SMOKE_PREVIOUS`. Local cells only.
+    pub previous: Option<String>,
     pub image: Option<ImageRecipe>,
     pub checks: Vec<String>,
 }
@@ -161,6 +165,12 @@ pub fn load(dir: &Path) -> Result<(Vec<Cell>, Vec<Check>)> {
                     cell.id
                 );
             }
+        }
+        if cell.backend == Backend::Container && cell.previous.is_some() {
+            bail!(
+                "matrix/cells.toml: cell {}: `previous` is for local cells (its tarball is a host path)",
+                cell.id
+            );
         }
         if cell.backend == Backend::Container && cell.image.is_none() {
             bail!(

@@ -23,6 +23,8 @@ pub struct Options<'a> {
     pub out: PathBuf,
     /// Packs a tarball of other payload projects, for cells that name their own payload.
     pub pack_payload: &'a dyn Fn(&[PathBuf]) -> Result<PathBuf>,
+    /// Packs this tree as another version, for cells with a `previous` version.
+    pub pack_previous: &'a dyn Fn(&str) -> Result<PathBuf>,
 }
 
 fn selected(cells: Vec<Cell>, checks: &[Check], opts: &Options) -> Result<Vec<(Cell, Vec<Check>)>> {
@@ -274,6 +276,26 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
         let mut cell_env = extra_env.clone();
         if let (true, Some(m)) = (cell.python_mirror, &mirror) {
             cell_env.push(("KTX_PYTHON_DOWNLOADS_JSON".into(), m.downloads_url.clone()));
+        }
+        if let Some(v) = &cell.previous {
+            eprintln!("==> smoke: packing this tree as version {v} (the previous release)");
+            match (opts.pack_previous)(v) {
+                Ok(p) => cell_env.push(("KTX_SMOKE_PREVIOUS".into(), p.display().to_string())),
+                Err(e) => {
+                    for k in &list {
+                        results.push(CheckResult {
+                            cell: cell.id.clone(),
+                            check: k.id.clone(),
+                            title: k.title.clone(),
+                            outcome: Outcome::Fail(format!(
+                                "the previous version {v} could not be packed: {e:#}"
+                            )),
+                            took: Duration::ZERO,
+                        });
+                    }
+                    continue;
+                }
+            }
         }
         let mut sandbox: Box<dyn Sandbox> = match cell.backend {
             Backend::Local => Box::new(sandbox::Local::new(
