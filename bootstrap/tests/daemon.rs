@@ -59,6 +59,16 @@ fn status_daemon(sb: &Sandbox) -> serde_json::Value {
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["daemon"].clone()
 }
 
+/// The revenue query as a user's script runs it by default (`KTX_DAEMON=auto`: one-shot, a
+/// running daemon used, a burst starting one).
+fn auto_query(sb: &Sandbox) -> assert_cmd::assert::Assert {
+    sb.ktx()
+        .env("KTX_DAEMON", "auto")
+        .args(DEMO_QUERY)
+        .args(["--measure", "orders.revenue"])
+        .assert()
+}
+
 /// One HTTP request to a daemon, as any local client would send it: (status, body).
 fn http(port: u16, token: Option<&str>, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -587,11 +597,7 @@ fn a_burst_of_commands_starts_the_daemon_in_the_background_and_the_next_ones_use
     sb.demo();
     sb.install();
     for i in 0..3 {
-        sb.ktx()
-            .env("KTX_DAEMON", "auto")
-            .args(DEMO_QUERY)
-            .args(["--measure", "orders.revenue"])
-            .assert()
+        auto_query(&sb)
             .success()
             .stdout(predicate::str::contains("SELECT"))
             .stderr(predicate::str::contains("daemon").not());
@@ -628,12 +634,7 @@ fn a_burst_of_commands_starts_the_daemon_in_the_background_and_the_next_ones_use
             .unwrap()
     };
     let before = count(&sb);
-    sb.ktx()
-        .env("KTX_DAEMON", "auto")
-        .args(DEMO_QUERY)
-        .args(["--measure", "orders.revenue"])
-        .assert()
-        .success();
+    auto_query(&sb).success();
     // The query and the reuse check's /health, plus this count's own request.
     assert!(
         count(&sb) >= before + 2,
@@ -653,12 +654,7 @@ fn runtime_stop_right_after_a_burst_leaves_no_daemon_running() {
     sb.demo();
     sb.install();
     for _ in 0..3 {
-        sb.ktx()
-            .env("KTX_DAEMON", "auto")
-            .args(DEMO_QUERY)
-            .args(["--measure", "orders.revenue"])
-            .assert()
-            .success();
+        auto_query(&sb).success();
     }
     sb.ktx().args(["runtime", "stop"]).assert().success();
     let root = sb.root().display().to_string();
@@ -738,12 +734,7 @@ fn commands_do_not_leave_a_daemon_running_unless_asked() {
     sb.demo();
     sb.install();
     for _ in 0..2 {
-        sb.ktx()
-            .env("KTX_DAEMON", "auto")
-            .args(DEMO_QUERY)
-            .args(["--measure", "orders.revenue"])
-            .assert()
-            .success();
+        auto_query(&sb).success();
     }
     sb.ktx().args(["runtime", "status"]).assert().success();
     sb.ktx().args(["runtime", "doctor"]).assert().success();

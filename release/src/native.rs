@@ -13,6 +13,13 @@ use std::fmt;
 /// Where the record is in the package.
 pub const RECORD_PATH: &str = "native/targets.json";
 
+/// `(dir, file)` when the tarball entry `name` is a native binary, `package/native/<dir>/ktx`
+/// or `ktx.exe`.
+pub fn binary_entry(name: &str) -> Option<(&str, &str)> {
+    let (dir, file) = name.strip_prefix("package/native/")?.split_once('/')?;
+    (file == "ktx" || file == "ktx.exe").then_some((dir, file))
+}
+
 /// The C library a packed binary uses, as the launcher reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

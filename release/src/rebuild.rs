@@ -573,30 +573,13 @@ fn local_rustc(repo: &Path) -> Result<String> {
         .to_string())
 }
 
-/// The files of a tarball by name.
-fn tarball_files(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let name = entry.path()?.to_string_lossy().to_string();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data)?;
-        out.insert(name, data);
-    }
-    Ok(out)
-}
-
 /// The rustc that built the published tarball's Linux binaries (from their `.comment`).
 pub fn published_rustc(published: &Path) -> Result<String> {
-    let files = tarball_files(&std::fs::read(published)?)?;
+    let files = crate::verify::read_tarball(published)?;
     files
         .iter()
         .filter(|(n, _)| n.starts_with("package/native/linux-"))
-        .find_map(|(_, b)| rustc_of(b))
+        .find_map(|(_, e)| rustc_of(&e.bytes))
         .with_context(|| {
             format!(
                 "{} has no Linux binary that names its rustc; hint: only Linux binaries (cargo-zigbuild) are rebuilt",
@@ -614,15 +597,16 @@ pub fn against_published(
 ) -> Result<Report> {
     let bytes = std::fs::read(published)
         .with_context(|| format!("cannot read the published tarball {}", published.display()))?;
-    let files = tarball_files(&bytes)
-        .with_context(|| format!("{} is not a gzipped tarball", published.display()))?;
+    let files = crate::verify::read_tarball(published)?;
     let manifest: ktx_bootstrap::package::BundledManifest = serde_json::from_slice(
         files
             .get(&format!(
                 "package/{}",
                 ktx_bootstrap::package::MANIFEST_PATH
             ))
-            .context("the published tarball has no runtime manifest")?,
+            .context("the published tarball has no runtime manifest")?
+            .bytes
+            .as_slice(),
     )?;
     let require_github = manifest
         .uv
@@ -637,16 +621,11 @@ pub fn against_published(
     let mut rows = Vec::new();
     let mut binaries = Vec::new();
     let rustc_here = local_rustc(repo)?;
-    for (name, data) in &files {
-        let Some(rest) = name.strip_prefix("package/native/") else {
+    for (name, entry) in &files {
+        let Some((dir, file)) = crate::native::binary_entry(name) else {
             continue;
         };
-        let Some((dir, file)) = rest.split_once('/') else {
-            continue;
-        };
-        if file != "ktx" && file != "ktx.exe" {
-            continue;
-        }
+        let data = &entry.bytes;
         let t = crate::native::target_of(name, dir)?;
         let what = format!("native/{dir}/{file}");
         if binary::toolchain(t) == Toolchain::Zig {
@@ -703,7 +682,7 @@ pub fn against_published(
                 "wheel {}",
                 wheel.path.file_name().unwrap_or_default().to_string_lossy()
             ),
-            theirs,
+            &theirs.bytes,
             &std::fs::read(&wheel.path)?,
             Kind::Wheel,
             "ktx-release wheel".into(),

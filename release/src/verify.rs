@@ -12,12 +12,14 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-struct Entry {
-    mode: u32,
-    bytes: Vec<u8>,
+/// One file of a tarball.
+pub(crate) struct Entry {
+    pub(crate) mode: u32,
+    pub(crate) bytes: Vec<u8>,
 }
 
-fn read_tarball(path: &Path) -> Result<BTreeMap<String, Entry>> {
+/// The files of a gzipped tarball by name (directories and links left out).
+pub(crate) fn read_tarball(path: &Path) -> Result<BTreeMap<String, Entry>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
@@ -160,15 +162,9 @@ fn verify_natives(
     })?;
     let mut platforms = Vec::new();
     for (name, entry) in entries {
-        let Some(rest) = name.strip_prefix("package/native/") else {
+        let Some((dir, file)) = crate::native::binary_entry(name) else {
             continue;
         };
-        let Some((dir, file)) = rest.split_once('/') else {
-            continue;
-        };
-        if file != "ktx" && file != "ktx.exe" {
-            continue;
-        }
         if file == "ktx" && entry.mode & 0o111 == 0 {
             bail!(
                 "{name} is not executable (mode {:o}); hint: repack with `ktx-release pack`, which sets 0755",

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::manifest::RuntimeManifest;
 use crate::paths::Layout;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A 256-bit token from the OS's random source (getrandom), as hex. No fallback: without a
@@ -23,6 +23,30 @@ pub fn token() -> Result<String> {
         )
     })?;
     Ok(crate::package::hex(&bytes))
+}
+
+/// Make `cmd` outlive this ktx: on Unix its own session (the terminal's signals do not reach
+/// it), on Windows its own process group without a console (nor does a Ctrl-C). The daemon and
+/// a burst's background `runtime start` are started this way.
+pub fn detach(cmd: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    }
 }
 
 /// Start `ktx-daemon serve-http` for `m` and wait until it is ready: its daemon.json names it
@@ -72,27 +96,7 @@ pub fn spawn(
     if access_log {
         cmd.arg("--access-log");
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // Its own session: the daemon outlives this ktx and ignores the terminal's signals.
-        // SAFETY: setsid is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt;
-        // Its own process group, no console: the daemon outlives this ktx and a Ctrl-C in
-        // the terminal does not reach it.
-        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-        cmd.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
-    }
+    detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         Error::other(
             format!("cannot start {} -m ktx_daemon: {e}", m.python.executable),

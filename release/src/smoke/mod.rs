@@ -225,13 +225,15 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
     let mut own_tarballs: Vec<(Vec<PathBuf>, PathBuf)> = Vec::new();
     for (cell, list) in plan {
         eprintln!("==> cell {} ({} checks)", cell.id, list.len());
-        let skip_all = |reason: String, results: &mut Vec<CheckResult>| {
+        // Every check of the cell ends alike (skipped: no engine; failed: the cell could not
+        // be made).
+        let settle_all = |outcome: Outcome, results: &mut Vec<CheckResult>| {
             for k in &list {
                 results.push(CheckResult {
                     cell: cell.id.clone(),
                     check: k.id.clone(),
                     title: k.title.clone(),
-                    outcome: Outcome::Skip(reason.clone()),
+                    outcome: outcome.clone(),
                     took: Duration::ZERO,
                 });
             }
@@ -282,17 +284,8 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
             match (opts.pack_previous)(v) {
                 Ok(p) => cell_env.push(("KTX_SMOKE_PREVIOUS".into(), p.display().to_string())),
                 Err(e) => {
-                    for k in &list {
-                        results.push(CheckResult {
-                            cell: cell.id.clone(),
-                            check: k.id.clone(),
-                            title: k.title.clone(),
-                            outcome: Outcome::Fail(format!(
-                                "the previous version {v} could not be packed: {e:#}"
-                            )),
-                            took: Duration::ZERO,
-                        });
-                    }
+                    let why = format!("the previous version {v} could not be packed: {e:#}");
+                    settle_all(Outcome::Fail(why), &mut results);
                     continue;
                 }
             }
@@ -306,7 +299,7 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
             )?),
             Backend::Container => {
                 if let Some(reason) = &engine {
-                    skip_all(reason.clone(), &mut results);
+                    settle_all(Outcome::Skip(reason.clone()), &mut results);
                     continue;
                 }
                 let recipe = cell.image.clone().expect("checked at load");
@@ -323,15 +316,8 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                 match made {
                     Ok(s) => Box::new(s),
                     Err(e) => {
-                        for k in &list {
-                            results.push(CheckResult {
-                                cell: cell.id.clone(),
-                                check: k.id.clone(),
-                                title: k.title.clone(),
-                                outcome: Outcome::Fail(format!("the cell could not start: {e:#}")),
-                                took: Duration::ZERO,
-                            });
-                        }
+                        let why = format!("the cell could not start: {e:#}");
+                        settle_all(Outcome::Fail(why), &mut results);
                         continue;
                     }
                 }

@@ -3,6 +3,7 @@
 use serde_json::json;
 use std::time::Duration;
 
+#[derive(Clone)]
 pub enum Outcome {
     Pass,
     Fail(String),
