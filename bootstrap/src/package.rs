@@ -157,8 +157,8 @@ impl Package {
 }
 
 /// The package around this binary, from its own (symlink-resolved) path: `<root>/native/<dir>/ktx`
-/// as packed, or `<root>/dist/bin.js` where the install script put the binary over the
-/// launcher (the native fast path); whichever ancestor holds the runtime manifest.
+/// as packed, also when run through a symlink or a copy elsewhere in the package; whichever of
+/// the nearest ancestors holds the runtime manifest.
 fn exe_package_root() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let exe = exe.canonicalize().unwrap_or(exe);

@@ -427,13 +427,13 @@ fn a_runtime_manifest_of_another_version_than_the_binary_stops_with_exit_5() {
 }
 
 #[test]
-fn the_binary_copied_over_the_launcher_finds_its_package_from_its_own_path() {
+fn the_binary_run_through_a_bin_symlink_without_the_launcher_finds_its_package_from_its_own_path() {
     let sb = Sandbox::new();
     let pkg = sb.path().join("pkg");
     common::copy_tree(&common::package(), &pkg);
-    // What the install script's native fast path does: the binary where dist/bin.js was.
-    let bin = pkg.join("dist/bin.js");
-    std::fs::copy(assert_cmd::cargo::cargo_bin("ktx"), &bin).unwrap();
+    // A bin symlink straight at the packed binary, no KTX_PACKAGE_ROOT: the path resolves.
+    let host = ktx_bootstrap::targets::host().unwrap().npm_dir;
+    let bin = pkg.join("native").join(host).join("ktx");
     let link = sb.path().join("node_modules-bin-ktx");
     std::os::unix::fs::symlink(&bin, &link).unwrap();
     let out = std::process::Command::new(&link)

@@ -6,7 +6,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { spawn } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
 const nativeDir = path.join(root, 'native');
@@ -150,6 +150,62 @@ function explain(err, binary) {
   return { what: `cannot run ${binary}: ${err.message}`, hint: 'reinstall @kaelio/ktx' };
 }
 
+// The fast path. Where the shell reached this launcher through a symlink that points straight at
+// it (npm, yarn 1 and bun link node_modules/.bin/ktx and global bins so), the launcher repoints
+// that symlink, once, at dist/fast-<dir>: a file the kernel runs as a shell script that execs
+// native/<dir>/ktx, so later calls start no Node, and that Node runs as JavaScript that loads this
+// launcher, so a call that had started Node through the old link still runs. Both steps are
+// atomic renames: ten first calls at once all run. No install script does this, because pnpm 11
+// and later fail the install of a package that has one; pnpm's shim (a script, not a symlink),
+// `node dist/bin.js`, Yarn Plug'n'Play and Windows keep this launcher. KTX_FAST_PATH=0 turns it off.
+function linkFastPath(binary, dir, loud) {
+  if (process.platform === 'win32' || process.env.KTX_FAST_PATH === '0') return;
+  const via = process.argv[1];
+  let text;
+  try {
+    text = fs.readlinkSync(via);
+  } catch (_) {
+    return; // not a symlink
+  }
+  if (path.basename(text) !== 'bin.js') return; // linked already, or somebody else's link
+  const bins = path.dirname(via);
+  const fast = path.join(__dirname, `fast-${dir}`);
+  const tmp = `.${process.pid}.${Date.now()}.tmp`;
+  const link = path.join(bins, `.${path.basename(via)}${tmp}`);
+  try {
+    if (fs.realpathSync(path.resolve(bins, path.dirname(text))) !== __dirname) return;
+    fs.accessSync(bins, fs.constants.W_OK);
+    fs.accessSync(__dirname, fs.constants.W_OK);
+    if (/[\n\r]/.test(binary) || /[\n\r]/.test(root)) return;
+    // Only a binary that runs here and is this package's version takes the launcher's place.
+    const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+    const ran = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10000, env: Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root }) });
+    if (ran.status !== 0 || String(ran.stdout).trim() !== `ktx ${version}`) return;
+    const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
+    const script =
+      '#!/bin/sh\n' +
+      `':' //; [ -z "$KTX_NATIVE_BINARY" ] && [ "$KTX_FAST_PATH" != 0 ] && [ -x ${q(binary)} ] && KTX_PACKAGE_ROOT=${q(root)} && export KTX_PACKAGE_ROOT && exec ${q(binary)} "$@"; exec node "$0" "$@"\n` +
+      '// @kaelio/ktx: written by dist/bin.js (see linkFastPath there). The shell runs the line above;\n' +
+      '// Node (a call that started through the old link, or an override set) runs the launcher.\n' +
+      "require('./bin.js');\n";
+    fs.writeFileSync(path.join(__dirname, tmp), script);
+    fs.chmodSync(path.join(__dirname, tmp), fs.statSync(binary).mode & 0o777);
+    fs.renameSync(path.join(__dirname, tmp), fast);
+    fs.symlinkSync(path.join(path.dirname(text), path.basename(fast)), link);
+    fs.renameSync(link, via);
+    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)}: later calls run native/${dir}/${exe} without Node\n`);
+  } catch (_) {
+    // Anything unexpected (a read-only or full disk, a race with an install): stay as we are.
+    for (const f of [path.join(__dirname, tmp), link]) {
+      try {
+        fs.unlinkSync(f);
+      } catch (_) {
+        /* not there */
+      }
+    }
+  }
+}
+
 function fail(what, hint) {
   process.stderr.write(`error: ${what}\n  hint: ${hint}\n`);
   process.exit(1);
@@ -174,6 +230,7 @@ function main() {
     if (choice.error) fail(choice.error, choice.hint);
     binary = path.join(nativeDir, choice.dir, exe);
     if (verbose(args)) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
+    linkFastPath(binary, choice.dir, verbose(args));
   }
 
   const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });

@@ -188,3 +188,144 @@ test('a binary whose loader is missing is explained, pointing at the musl build'
   assert.match(err, /dynamic loader \(or interpreter\) is missing/);
   assert.match(err, new RegExp(`KTX_NATIVE_BINARY=.*${here}-musl`));
 });
+
+// The fast path: an npm-style layout, node_modules/.bin/ktx a relative symlink to the launcher,
+// and a stand-in binary that answers --version as this package's version.
+function makeInstall(versionSaid, subdir) {
+  const project = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ktx-fast-')), subdir || 'p');
+  const root = path.join(project, 'node_modules', '@kaelio', 'ktx');
+  fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
+  fs.copyFileSync(launcher, path.join(root, 'dist', 'bin.js'));
+  fs.chmodSync(path.join(root, 'dist', 'bin.js'), 0o755);
+  fs.writeFileSync(path.join(project, 'package.json'), '{}');
+  fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: '@kaelio/ktx', version: '1.2.3' }));
+  fs.mkdirSync(path.join(root, 'native', here), { recursive: true });
+  const exe = path.join(root, 'native', here, 'ktx');
+  fs.writeFileSync(exe, `#!/bin/sh\nif [ "$1" = --version ]; then echo "ktx ${versionSaid || '1.2.3'}"; exit 0; fi\necho "native:$*"\necho "root:$KTX_PACKAGE_ROOT"\n`);
+  fs.chmodSync(exe, 0o755);
+  const bins = path.join(project, 'node_modules', '.bin');
+  fs.mkdirSync(bins);
+  fs.symlinkSync('../@kaelio/ktx/dist/bin.js', path.join(bins, 'ktx'));
+  return { project, root, bin: path.join(bins, 'ktx') };
+}
+
+// Run the bin as a shell does (the kernel reads its #! line), with node on PATH or not.
+function exec(bin, args, env) {
+  const nodeDir = path.dirname(process.execPath);
+  return spawnSync(bin, args, { env: Object.assign({}, process.env, { PATH: `${nodeDir}:/usr/bin:/bin` }, env), encoding: 'utf8' });
+}
+
+test('the first call through an npm bin symlink links it so that later calls run without Node', { skip: !unix }, () => {
+  const { root, bin } = makeInstall();
+  const first = exec(bin, ['sl', 'query']);
+  assert.strictEqual(first.status, 0, first.stderr);
+  assert.match(first.stdout, /native:sl query/);
+  assert.strictEqual(fs.readlinkSync(bin), `../@kaelio/ktx/dist/fast-${here}`);
+  // No node anywhere on PATH: only the fast path can answer.
+  const later = exec(bin, ['a b', 'c'], { PATH: '/nonexistent' });
+  assert.strictEqual(later.status, 0, later.stderr);
+  assert.match(later.stdout, /native:a b c/);
+  assert.match(later.stdout, new RegExp(`root:${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.deepStrictEqual(fs.readdirSync(path.dirname(bin)), ['ktx'], 'no temporary link left behind');
+  assert.deepStrictEqual(fs.readdirSync(path.join(root, 'dist')).sort(), ['bin.js', `fast-${here}`]);
+});
+
+test('a project path with spaces, quotes and dollars is linked and run as it is', { skip: !unix }, () => {
+  const { root, bin } = makeInstall(undefined, "it's a $HOME `x`");
+  assert.strictEqual(exec(bin, ['--version']).status, 0);
+  assert.strictEqual(fs.readlinkSync(bin), `../@kaelio/ktx/dist/fast-${here}`);
+  const r = exec(bin, ['q'], { PATH: '/nonexistent' });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /native:q/);
+  assert.ok(r.stdout.includes(`root:${root}`), r.stdout);
+});
+
+test('a call that started Node through the old link still runs after the link changed', { skip: !unix }, () => {
+  const { bin } = makeInstall();
+  assert.strictEqual(exec(bin, ['--version']).status, 0);
+  // What such a call does: node reads the bin path, which now resolves to the fast file.
+  const r = spawnSync(process.execPath, [bin, 'x'], { encoding: 'utf8' });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /native:x/);
+});
+
+test('ten first calls at once all answer and leave one link to the fast path', { skip: !unix }, async () => {
+  const { bin } = makeInstall();
+  const nodeDir = path.dirname(process.execPath);
+  const runs = Array.from({ length: 10 }, (_, i) =>
+    new Promise((resolve) => {
+      const c = spawn(bin, [`call${i}`], { env: Object.assign({}, process.env, { PATH: `${nodeDir}:/usr/bin:/bin` }) });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('exit', (code) => resolve({ code, out }));
+    })
+  );
+  const results = await Promise.all(runs);
+  results.forEach((r, i) => {
+    assert.strictEqual(r.code, 0);
+    assert.match(r.out, new RegExp(`native:call${i}\\b`));
+  });
+  assert.strictEqual(fs.readlinkSync(bin), `../@kaelio/ktx/dist/fast-${here}`);
+  assert.deepStrictEqual(fs.readdirSync(path.dirname(bin)), ['ktx']);
+});
+
+test('a binary that answers another version is never linked, and still runs through the launcher', { skip: !unix }, () => {
+  const { bin } = makeInstall('9.9.9');
+  const r = exec(bin, ['x']);
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.strictEqual(fs.readlinkSync(bin), '../@kaelio/ktx/dist/bin.js');
+});
+
+test('KTX_FAST_PATH=0 keeps the JavaScript launcher, and turns a linked fast path back to it', { skip: !unix }, () => {
+  const { bin } = makeInstall();
+  assert.strictEqual(exec(bin, ['x'], { KTX_FAST_PATH: '0' }).status, 0);
+  assert.strictEqual(fs.readlinkSync(bin), '../@kaelio/ktx/dist/bin.js');
+  assert.strictEqual(exec(bin, ['x']).status, 0);
+  // Linked now; with the variable set the fast file hands over to Node, which needs node on PATH.
+  const r = exec(bin, ['y'], { KTX_FAST_PATH: '0', PATH: '/nonexistent' });
+  assert.notStrictEqual(r.status, 0);
+  const back = exec(bin, ['y'], { KTX_FAST_PATH: '0' });
+  assert.strictEqual(back.status, 0, back.stderr);
+  assert.match(back.stdout, /native:y/);
+});
+
+test('KTX_NATIVE_BINARY is honoured after linking: the fast path hands over to the launcher', { skip: !unix }, () => {
+  const { project, bin } = makeInstall();
+  assert.strictEqual(exec(bin, ['x']).status, 0);
+  const other = path.join(project, 'other-ktx');
+  fs.writeFileSync(other, '#!/bin/sh\necho "other:$*"\n');
+  fs.chmodSync(other, 0o755);
+  const r = exec(bin, ['z'], { KTX_NATIVE_BINARY: other });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /other:z/);
+});
+
+test('a bin that is not a symlink (pnpm writes a shell shim) is never touched', { skip: !unix }, () => {
+  const { root, bin } = makeInstall();
+  fs.unlinkSync(bin);
+  fs.writeFileSync(bin, `#!/bin/sh\nexec "${process.execPath}" "${path.join(root, 'dist', 'bin.js')}" "$@"\n`);
+  fs.chmodSync(bin, 0o755);
+  const before = fs.readFileSync(bin, 'utf8');
+  const r = exec(bin, ['x']);
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /native:x/);
+  assert.strictEqual(fs.readFileSync(bin, 'utf8'), before);
+  assert.deepStrictEqual(fs.readdirSync(path.join(root, 'dist')), ['bin.js']);
+});
+
+// A read-only filesystem, for real: the install is bind-mounted read-only in a private mount
+// namespace (skipped where this test may not mount).
+const canMount = unix && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /mnt'], { stdio: 'ignore' }).status === 0;
+test('an install on a read-only filesystem keeps the launcher and still answers', { skip: !canMount && 'cannot mount here' }, () => {
+  const { project, bin } = makeInstall();
+  const nodeDir = path.dirname(process.execPath);
+  const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
+  const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${q(project)} ${q(project)} && mount -o remount,bind,ro ${q(project)} && exec ${q(bin)} x`], {
+    env: Object.assign({}, process.env, { PATH: `${nodeDir}:/usr/bin:/bin` }),
+    encoding: 'utf8',
+  });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /native:x/);
+  assert.strictEqual(r.stderr, '');
+  assert.strictEqual(fs.readlinkSync(bin), '../@kaelio/ktx/dist/bin.js');
+});
