@@ -6,7 +6,8 @@
 
 const fs = require('fs');
 const path = require('path');
-const { spawn, spawnSync } = require('child_process');
+// child_process is required only where it is used (about 2 ms of Node's start otherwise).
+const childProcess = () => require('child_process');
 
 const root = path.resolve(__dirname, '..');
 const nativeDir = path.join(root, 'native');
@@ -179,7 +180,7 @@ function linkFastPath(binary, dir, loud) {
     if (/[\n\r]/.test(binary) || /[\n\r]/.test(root)) return;
     // Only a binary that runs here and is this package's version takes the launcher's place.
     const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
-    const ran = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10000, env: Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root }) });
+    const ran = childProcess().spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10000, env: Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root }) });
     if (ran.status !== 0 || String(ran.stdout).trim() !== `ktx ${version}`) return;
     const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
     const script =
@@ -203,6 +204,47 @@ function linkFastPath(binary, dir, loud) {
         /* not there */
       }
     }
+  }
+}
+
+// Whether process.execve can be trusted with this binary. Node aborts with a native stack trace
+// when execve fails (it does not throw), so it is used only where the usual failures are ruled
+// out first: Linux, the run bit (and no noexec mount: access(X_OK) says EACCES there too), and
+// an ELF for this machine whose dynamic loader exists, or a #! script whose interpreter does.
+// Anything else goes through spawn, whose errors the launcher explains.
+function execveSafe(binary) {
+  if (process.platform !== 'linux' || /\.zip[\\/]/.test(binary)) return false;
+  let fd;
+  try {
+    fs.accessSync(binary, fs.constants.X_OK);
+    fd = fs.openSync(binary, 'r');
+    const head = Buffer.alloc(4096);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
+      const line = head.subarray(2, n).toString('latin1').split('\n')[0].trim();
+      return line.startsWith('/') && fs.existsSync(line.split(/\s+/)[0]);
+    }
+    // ELF64, little-endian, and the machine this Node runs on.
+    if (n < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return false;
+    const machine = { x64: 62, arm64: 183 }[process.arch];
+    if (head.readUInt16LE(18) !== machine) return false;
+    const phoff = Number(head.readBigUInt64LE(32));
+    const phentsize = head.readUInt16LE(54);
+    const phnum = head.readUInt16LE(56);
+    for (let i = 0; i < phnum; i++) {
+      const at = phoff + i * phentsize;
+      if (at + 56 > n) return false;
+      if (head.readUInt32LE(at) !== 3) continue; // PT_INTERP
+      const off = Number(head.readBigUInt64LE(at + 8));
+      const size = Number(head.readBigUInt64LE(at + 32));
+      if (off + size > n) return false;
+      return fs.existsSync(head.subarray(off, off + size).toString('latin1').replace(/\0+$/, ''));
+    }
+    return true; // static: no loader needed
+  } catch (_) {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -234,9 +276,10 @@ function main() {
   }
 
   const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });
-  // Where Node can replace itself with the binary (Node >= 22.15 and 23.11, not Windows),
-  // nothing of Node stays between the shell and ktx: signals and the exit status are ktx's own.
-  if (typeof process.execve === 'function' && process.platform !== 'win32' && !/\.zip[\\/]/.test(binary)) {
+  // Where Node can replace itself with the binary (Node >= 22.15 and 23.11, Linux) and nothing
+  // will make that fail, nothing of Node stays between the shell and ktx: signals and the exit
+  // status are ktx's own.
+  if (typeof process.execve === 'function' && execveSafe(binary)) {
     try {
       process.execve(binary, [binary, ...args], env);
     } catch (err) {
@@ -247,7 +290,7 @@ function main() {
   let child;
   try {
     // Some failures (ENOTDIR: a path through a zip archive) throw here instead of emitting.
-    child = spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
+    child = childProcess().spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
   } catch (err) {
     const e = explain(err, binary);
     fail(e.what, e.hint);

@@ -329,3 +329,10 @@ test('an install on a read-only filesystem keeps the launcher and still answers'
   assert.strictEqual(r.stderr, '');
   assert.strictEqual(fs.readlinkSync(bin), '../@kaelio/ktx/dist/bin.js');
 });
+
+test('on Node with process.execve the launcher becomes the binary: same pid, no Node left', { skip: (typeof process.execve !== 'function' || process.platform !== 'linux') && 'this Node has no process.execve' }, () => {
+  const root = makePackage([here], '#!/bin/sh\necho "pid:$$"\n');
+  const child = spawnSync(process.execPath, [path.join(root, 'dist', 'bin.js')], { encoding: 'utf8' });
+  assert.strictEqual(child.status, 0, child.stderr);
+  assert.strictEqual(child.stdout.trim(), `pid:${child.pid}`);
+});

