@@ -94,6 +94,8 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
     }
     match &found_uv {
         Some(u) => outln!("uv:        {} ({})", u.path.display(), u.source.describe()),
+        // No pin where the package could not be read (a mis-packed one says so above).
+        None if pin.is_empty() => outln!("uv:        not found (`ktx bootstrap` downloads uv)"),
         None => outln!("uv:        not found (`ktx bootstrap` downloads uv {pin})"),
     }
     match daemon {
