@@ -115,9 +115,12 @@ function verbose(args) {
   return false;
 }
 
+// Whether a path runs through a zip archive (Yarn Plug'n'Play's cache).
+const inZip = (p) => /\.zip[\\/]/.test(p);
+
 // Why a spawn failed, said to a person: { what, hint }.
 function explain(err, binary) {
-  const zipped = /\.zip[\\/]/.test(binary) || err.code === 'ENOTDIR';
+  const zipped = inZip(binary) || err.code === 'ENOTDIR';
   if (zipped) {
     return {
       what: `${binary} is inside a zip archive (Yarn Plug'n'Play keeps packages zipped), and a native binary cannot run from there`,
@@ -213,7 +216,7 @@ function linkFastPath(binary, dir, loud) {
 // an ELF for this machine whose dynamic loader exists, or a #! script whose interpreter does.
 // Anything else goes through spawn, whose errors the launcher explains.
 function execveSafe(binary) {
-  if (process.platform !== 'linux' || /\.zip[\\/]/.test(binary)) return false;
+  if (process.platform !== 'linux' || inZip(binary)) return false;
   let fd;
   try {
     fs.accessSync(binary, fs.constants.X_OK);
@@ -253,13 +256,19 @@ function fail(what, hint) {
   process.exit(1);
 }
 
+function cannotRun(err, binary) {
+  const e = explain(err, binary);
+  fail(e.what, e.hint);
+}
+
 function main() {
   const args = process.argv.slice(2);
+  const loud = verbose(args);
   let binary = process.env.KTX_NATIVE_BINARY;
   if (binary) {
-    if (verbose(args)) process.stderr.write(`ktx launcher: running ${binary} (KTX_NATIVE_BINARY)\n`);
+    if (loud) process.stderr.write(`ktx launcher: running ${binary} (KTX_NATIVE_BINARY)\n`);
   } else {
-    const choice = choose(verbose(args));
+    const choice = choose(loud);
     if (choice.missing) {
       const have = carried();
       process.stderr.write(
@@ -271,8 +280,8 @@ function main() {
     }
     if (choice.error) fail(choice.error, choice.hint);
     binary = path.join(nativeDir, choice.dir, exe);
-    if (verbose(args)) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
-    linkFastPath(binary, choice.dir, verbose(args));
+    if (loud) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
+    linkFastPath(binary, choice.dir, loud);
   }
 
   const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });
@@ -283,8 +292,7 @@ function main() {
     try {
       process.execve(binary, [binary, ...args], env);
     } catch (err) {
-      const e = explain(err, binary);
-      fail(e.what, e.hint);
+      cannotRun(err, binary);
     }
   }
   let child;
@@ -292,8 +300,7 @@ function main() {
     // Some failures (ENOTDIR: a path through a zip archive) throw here instead of emitting.
     child = childProcess().spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
   } catch (err) {
-    const e = explain(err, binary);
-    fail(e.what, e.hint);
+    cannotRun(err, binary);
   }
 
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -313,10 +320,7 @@ function main() {
     }
   }
 
-  child.on('error', (err) => {
-    const e = explain(err, binary);
-    fail(e.what, e.hint);
-  });
+  child.on('error', (err) => cannotRun(err, binary));
 
   child.on('exit', (code, signal) => {
     if (signal) {

