@@ -495,10 +495,14 @@ class _Builder:
             if not isinstance(name, str) or not name.strip():
                 self.error(label, "'name' is required")
                 continue
+            if not NAME_RE.match(name):
+                # an error of no one source: every query is refused naming it, and nothing
+                # (a table alias, a CTE name, a path) is ever made of the name
+                self.current = None
+                self.error(f"source '{clip(name, 60)}'", "the name must be an identifier (letters, digits, _)")
+                continue
             self.current = name if name not in drafts else None
             where = f"source '{name}'"
-            if not NAME_RE.match(name):
-                self.error(where, "the name must be an identifier (letters, digits, _)")
             if name in drafts:
                 self.error(where, f"duplicate source name (sources[{drafts[name]['index']}] and {label})")
                 continue
@@ -609,8 +613,11 @@ class _Builder:
             if not isinstance(sname, str) or not sname:
                 self.error(where, "a segment has no 'name'")
                 continue
-            swhere = f"{where}: segment '{sname}'"
+            swhere = f"{where}: segment '{clip(sname, 60)}'"
             self.unknown_keys(item, SEGMENT_KEYS, name, swhere)
+            if not NAME_RE.match(sname):
+                self.error(swhere, "the name must be an identifier (letters, digits, _)")
+                continue
             if sname in out:
                 self.error(swhere, "duplicate segment name")
                 continue
@@ -638,10 +645,11 @@ class _Builder:
             if not isinstance(mname, str) or not mname:
                 self.error(where, "a measure has no 'name'")
                 continue
-            mwhere = f"{where}: measure '{mname}'"
+            mwhere = f"{where}: measure '{clip(mname, 60)}'"
             self.unknown_keys(item, MEASURE_KEYS, name, mwhere)
             if not NAME_RE.match(mname):
                 self.error(mwhere, "the name must be an identifier (letters, digits, _)")
+                continue
             if mname in items:
                 self.error(mwhere, "duplicate measure name")
                 continue
