@@ -95,7 +95,9 @@ function choose(loud) {
     return { dir: base, why: needs ? `glibc version unknown (${base} needs ${needs})` : 'glibc' };
   }
   if (!olderThan(glibc, needs)) {
-    return { dir: base, why: `glibc ${glibc}, ${base} needs glibc ${needs}` };
+    // Decided by the running glibc, which the fast path's shell cannot read without a fork: a
+    // build that needs more than every Node does keeps this launcher.
+    return { dir: base, why: `glibc ${glibc}, ${base} needs glibc ${needs}`, byGlibc: olderThan(NODE_GLIBC_FLOOR, needs) };
   }
   if (packed[musl] || has(musl)) {
     return { dir: musl, why: `glibc ${glibc} is older than the glibc ${needs} ${base} needs` };
@@ -154,6 +156,60 @@ function explain(err, binary) {
   return { what: `cannot run ${binary}: ${err.message}`, hint: 'reinstall @kaelio/ktx' };
 }
 
+// What starting `binary` takes from this system, read from its first 4 KB: { interp } where
+// interp is the dynamic loader an ELF names (PT_INTERP), the interpreter of a #! script, or
+// macOS's dyld for a Mach-O; { interp: null } for a static ELF; null for anything this machine
+// does not run (another machine's ELF, an unknown format) or that cannot be read.
+function startNeeds(binary) {
+  let fd;
+  try {
+    fd = fs.openSync(binary, 'r');
+    const head = Buffer.alloc(4096);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
+      const line = head.subarray(2, n).toString('latin1').split('\n')[0].trim();
+      return line.startsWith('/') ? { interp: line.split(/\s+/)[0] } : null;
+    }
+    if (process.platform === 'darwin') {
+      // 64-bit Mach-O (either byte order) or a universal binary: started by /usr/lib/dyld.
+      const magic = n >= 4 ? head.readUInt32BE(0) : 0;
+      return [0xfeedfacf, 0xcffaedfe, 0xcafebabe].includes(magic) ? { interp: '/usr/lib/dyld' } : null;
+    }
+    // ELF64, little-endian, and the machine this Node runs on.
+    if (n < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return null;
+    const machine = { x64: 62, arm64: 183 }[process.arch];
+    if (head.readUInt16LE(18) !== machine) return null;
+    const phoff = Number(head.readBigUInt64LE(32));
+    const phentsize = head.readUInt16LE(54);
+    const phnum = head.readUInt16LE(56);
+    for (let i = 0; i < phnum; i++) {
+      const at = phoff + i * phentsize;
+      if (at + 56 > n) return null;
+      if (head.readUInt32LE(at) !== 3) continue; // PT_INTERP
+      const off = Number(head.readBigUInt64LE(at + 8));
+      const size = Number(head.readBigUInt64LE(at + 32));
+      if (off + size > n) return null;
+      return { interp: head.subarray(off, off + size).toString('latin1').replace(/\0+$/, '') };
+    }
+    return { interp: null }; // static: no loader needed
+  } catch (_) {
+    return null;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+// The file whose existence shows, before the fast path execs the binary, that the binary starts
+// here: its loader; for a static binary, the loader of the Node running now (a system where that
+// file exists runs programs of this machine). null: nothing to test with, so no fast path.
+function startProof(binary) {
+  const needs = startNeeds(binary);
+  if (!needs) return null;
+  if (needs.interp) return needs.interp;
+  const node = startNeeds(process.execPath);
+  return node && node.interp ? node.interp : null;
+}
+
 // The fast path. Where the shell reached this launcher through a symlink that points straight at
 // it (npm, yarn 1 and bun link node_modules/.bin/ktx and global bins so), the launcher repoints
 // that symlink, once, at dist/fast-<dir>: a file the kernel runs as a shell script that execs
@@ -162,6 +218,42 @@ function explain(err, binary) {
 // atomic renames: ten first calls at once all run. No install script does this, because pnpm 11
 // and later fail the install of a package that has one; pnpm's shim (a script, not a symlink),
 // `node dist/bin.js`, Yarn Plug'n'Play and Windows keep this launcher. KTX_FAST_PATH=0 turns it off.
+//
+// The script finds the package relative to itself ($0 is the bin symlink: its directory plus the
+// link's own relative text), with builtins only (no fork), and execs the binary only when all
+// of these hold: no KTX_NATIVE_BINARY or KTX_FAST_PATH=0; $0 is this very file (`-ef`) in the
+// directory it was written in (a moved or copied package fails that); the binary's loader exists
+// (startProof) and, for the glibc build, musl's does not (where this launcher would choose musl);
+// the binary is executable. On any mismatch it runs `node` on itself, that is this launcher,
+// which chooses, explains, and rewrites the file for where the package is now.
+function fastScript(binary, dir, rel) {
+  const proof = startProof(binary);
+  if (!proof) return null;
+  const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
+  const base = `${process.platform}-${process.arch}`;
+  const arch = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
+  const tests = [
+    '[ -z "$KTX_NATIVE_BINARY" ]',
+    '[ "$KTX_FAST_PATH" != 0 ]',
+    `[ "$0" -ef "$d"/${q(`fast-${dir}`)} ]`,
+    `[ "$d" -ef ${q(__dirname)} ]`,
+    `[ -e ${q(proof)} ]`,
+  ];
+  if (process.platform === 'linux' && dir === base) tests.push(`[ ! -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
+  const native = `"$d"/${q(`../native/${dir}/${path.basename(binary)}`)}`;
+  tests.push(`[ -x ${native} ]`);
+  const where = path.isAbsolute(rel) ? `d=${q(rel)}` : `b=\${0%/*}; [ "$b" = "$0" ] && b=.; d="$b"/${q(rel)}`;
+  return (
+    '#!/bin/sh\n' +
+    `':' //; ${where}\n` +
+    `':' //; ${tests.join(' && ')} && KTX_PACKAGE_ROOT=${q(root)} && export KTX_PACKAGE_ROOT && exec ${native} "$@"\n` +
+    `':' //; exec node "$0" "$@"\n` +
+    '// @kaelio/ktx: written by dist/bin.js (see linkFastPath there). The shell runs the lines above;\n' +
+    '// Node (a call that started through the old link, or any check above that failed) runs the launcher.\n' +
+    "require('./bin.js');\n"
+  );
+}
+
 function linkFastPath(binary, dir, loud) {
   if (process.platform === 'win32' || process.env.KTX_FAST_PATH === '0') return;
   const via = process.argv[1];
@@ -171,33 +263,37 @@ function linkFastPath(binary, dir, loud) {
   } catch (_) {
     return; // not a symlink
   }
-  if (path.basename(text) !== 'bin.js') return; // linked already, or somebody else's link
+  const name = path.basename(text);
+  if (name !== 'bin.js' && !name.startsWith('fast-')) return; // somebody else's link
   const bins = path.dirname(via);
+  const rel = path.dirname(text);
   const fast = path.join(__dirname, `fast-${dir}`);
+  const relink = name !== path.basename(fast);
   const tmp = `.${process.pid}.${Date.now()}.tmp`;
   const link = path.join(bins, `.${path.basename(via)}${tmp}`);
   try {
-    if (fs.realpathSync(path.resolve(bins, path.dirname(text))) !== __dirname) return;
-    fs.accessSync(bins, fs.constants.W_OK);
+    // Resolved as the kernel resolves the script's "$d" (physically, `..` included).
+    const seen = path.isAbsolute(rel) ? rel : `${bins}/${rel}`;
+    if (fs.realpathSync.native(seen) !== __dirname) return;
+    const script = /[\n\r\u2028\u2029]/.test(binary + root + rel) ? null : fastScript(binary, dir, rel);
+    if (script === null) return;
+    // Linked already and the file is what this launcher writes here: it handed this call over
+    // for a reason of the call's own (an override, a check that fails on this system).
+    if (!relink && fs.readFileSync(fast, 'utf8') === script) return;
+    if (relink) fs.accessSync(bins, fs.constants.W_OK);
     fs.accessSync(__dirname, fs.constants.W_OK);
-    if (/[\n\r]/.test(binary) || /[\n\r]/.test(root)) return;
     // Only a binary that runs here and is this package's version takes the launcher's place.
     const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
     const ran = childProcess().spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10000, env: Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root }) });
     if (ran.status !== 0 || String(ran.stdout).trim() !== `ktx ${version}`) return;
-    const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
-    const script =
-      '#!/bin/sh\n' +
-      `':' //; [ -z "$KTX_NATIVE_BINARY" ] && [ "$KTX_FAST_PATH" != 0 ] && [ -x ${q(binary)} ] && KTX_PACKAGE_ROOT=${q(root)} && export KTX_PACKAGE_ROOT && exec ${q(binary)} "$@"; exec node "$0" "$@"\n` +
-      '// @kaelio/ktx: written by dist/bin.js (see linkFastPath there). The shell runs the line above;\n' +
-      '// Node (a call that started through the old link, or an override set) runs the launcher.\n' +
-      "require('./bin.js');\n";
     fs.writeFileSync(path.join(__dirname, tmp), script);
     fs.chmodSync(path.join(__dirname, tmp), fs.statSync(binary).mode & 0o777);
     fs.renameSync(path.join(__dirname, tmp), fast);
-    fs.symlinkSync(path.join(path.dirname(text), path.basename(fast)), link);
-    fs.renameSync(link, via);
-    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)}: later calls run native/${dir}/${exe} without Node\n`);
+    if (relink) {
+      fs.symlinkSync(path.join(rel, path.basename(fast)), link);
+      fs.renameSync(link, via);
+    }
+    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)} (for ${root}): later calls run native/${dir}/${exe} without Node\n`);
   } catch (_) {
     // Anything unexpected (a read-only or full disk, a race with an install): stay as we are.
     for (const f of [path.join(__dirname, tmp), link]) {
@@ -217,38 +313,13 @@ function linkFastPath(binary, dir, loud) {
 // Anything else goes through spawn, whose errors the launcher explains.
 function execveSafe(binary) {
   if (process.platform !== 'linux' || inZip(binary)) return false;
-  let fd;
   try {
     fs.accessSync(binary, fs.constants.X_OK);
-    fd = fs.openSync(binary, 'r');
-    const head = Buffer.alloc(4096);
-    const n = fs.readSync(fd, head, 0, head.length, 0);
-    if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
-      const line = head.subarray(2, n).toString('latin1').split('\n')[0].trim();
-      return line.startsWith('/') && fs.existsSync(line.split(/\s+/)[0]);
-    }
-    // ELF64, little-endian, and the machine this Node runs on.
-    if (n < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return false;
-    const machine = { x64: 62, arm64: 183 }[process.arch];
-    if (head.readUInt16LE(18) !== machine) return false;
-    const phoff = Number(head.readBigUInt64LE(32));
-    const phentsize = head.readUInt16LE(54);
-    const phnum = head.readUInt16LE(56);
-    for (let i = 0; i < phnum; i++) {
-      const at = phoff + i * phentsize;
-      if (at + 56 > n) return false;
-      if (head.readUInt32LE(at) !== 3) continue; // PT_INTERP
-      const off = Number(head.readBigUInt64LE(at + 8));
-      const size = Number(head.readBigUInt64LE(at + 32));
-      if (off + size > n) return false;
-      return fs.existsSync(head.subarray(off, off + size).toString('latin1').replace(/\0+$/, ''));
-    }
-    return true; // static: no loader needed
   } catch (_) {
     return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
+  const needs = startNeeds(binary);
+  return needs !== null && (needs.interp === null || fs.existsSync(needs.interp));
 }
 
 function fail(what, hint) {
@@ -281,7 +352,7 @@ function main() {
     if (choice.error) fail(choice.error, choice.hint);
     binary = path.join(nativeDir, choice.dir, exe);
     if (loud) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
-    linkFastPath(binary, choice.dir, loud);
+    if (!choice.byGlibc) linkFastPath(binary, choice.dir, loud);
   }
 
   const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });

@@ -300,6 +300,91 @@ test('KTX_NATIVE_BINARY is honoured after linking: the fast path hands over to t
   assert.match(r.stdout, /other:z/);
 });
 
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const noNode = { PATH: '/nonexistent' };
+
+test('a moved project runs its own binary, and its first call rewrites the fast path so later calls skip Node again', { skip: !unix }, () => {
+  const { project } = makeInstall();
+  const bin = (p) => path.join(p, 'node_modules', '.bin', 'ktx');
+  assert.strictEqual(exec(bin(project), ['--version']).status, 0);
+  const moved = path.join(path.dirname(project), 'moved');
+  fs.renameSync(project, moved);
+  const root = path.join(moved, 'node_modules', '@kaelio', 'ktx');
+  // The old path is gone: the fast file hands over to the launcher, which rewrites it here.
+  const first = exec(bin(moved), ['x']);
+  assert.strictEqual(first.status, 0, first.stderr);
+  assert.match(first.stdout, new RegExp(`native:x\nroot:${escape(root)}\n`));
+  const fast = fs.readFileSync(path.join(root, 'dist', `fast-${here}`), 'utf8');
+  assert.ok(fast.includes(`'${path.join(root, 'dist')}'`), fast);
+  assert.ok(!fast.includes(project), 'the old location is named nowhere');
+  const later = exec(bin(moved), ['y'], noNode);
+  assert.strictEqual(later.status, 0, later.stderr);
+  assert.match(later.stdout, new RegExp(`native:y\nroot:${escape(root)}\n`));
+});
+
+test('a copied project (cp -a) runs its own binary, never the original\'s, and each keeps its fast path', { skip: !unix }, () => {
+  const { project: a } = makeInstall();
+  const bin = (p) => path.join(p, 'node_modules', '.bin', 'ktx');
+  const rootOf = (p) => path.join(p, 'node_modules', '@kaelio', 'ktx');
+  assert.strictEqual(exec(bin(a), ['--version']).status, 0);
+  const c = path.join(path.dirname(a), 'c');
+  assert.strictEqual(spawnSync('cp', ['-a', a, c]).status, 0);
+  // The original's binary now says so: any call from the copy that reached it would show.
+  const original = path.join(rootOf(a), 'native', here, 'ktx');
+  fs.writeFileSync(original, fs.readFileSync(original, 'utf8').replace('echo "native:$*"', 'echo "original:$*"'));
+  // Without Node the copy's fast file cannot run the original's binary: it hands over and fails.
+  const bare = exec(bin(c), ['x'], noNode);
+  assert.notStrictEqual(bare.status, 0);
+  assert.doesNotMatch(bare.stdout, /original/);
+  const first = exec(bin(c), ['x']);
+  assert.strictEqual(first.status, 0, first.stderr);
+  assert.strictEqual(first.stdout, `native:x\nroot:${rootOf(c)}\n`);
+  const later = exec(bin(c), ['y'], noNode);
+  assert.strictEqual(later.stdout, `native:y\nroot:${rootOf(c)}\n`, later.stderr);
+  const orig = exec(bin(a), ['z'], noNode);
+  assert.strictEqual(orig.stdout, `original:z\nroot:${rootOf(a)}\n`, orig.stderr);
+});
+
+test('what is planted at a moved project\'s old path never runs', { skip: !unix }, () => {
+  const { project } = makeInstall();
+  const bin = (p) => path.join(p, 'node_modules', '.bin', 'ktx');
+  assert.strictEqual(exec(bin(project), ['--version']).status, 0);
+  const moved = path.join(path.dirname(project), 'moved');
+  fs.renameSync(project, moved);
+  // The old path again, every file of the package replaced by a script that leaves a marker.
+  const marker = path.join(path.dirname(project), 'planted-ran');
+  const plant = `#!/bin/sh\necho planted > '${marker}'\necho "ktx 1.2.3"\n`;
+  const old = path.join(project, 'node_modules', '@kaelio', 'ktx');
+  for (const f of [path.join('native', here, 'ktx'), path.join('dist', `fast-${here}`), path.join('dist', 'bin.js')]) {
+    fs.mkdirSync(path.dirname(path.join(old, f)), { recursive: true });
+    fs.writeFileSync(path.join(old, f), plant);
+    fs.chmodSync(path.join(old, f), 0o755);
+  }
+  for (const env of [noNode, {}, noNode]) {
+    const r = exec(bin(moved), ['x'], env);
+    if (env === noNode && r.status !== 0) continue; // before the rewrite: hands over to Node
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.match(r.stdout, /native:x/);
+  }
+  assert.ok(!fs.existsSync(marker), 'the planted script ran');
+  assert.strictEqual(exec(bin(moved), ['y'], noNode).status, 0, 'the moved project is fast again');
+});
+
+test('a fast file reached through another symlink, or run by its own path, hands over to the launcher', { skip: !unix }, () => {
+  const { project, root, bin } = makeInstall();
+  assert.strictEqual(exec(bin, ['--version']).status, 0);
+  const mine = path.join(project, 'my-ktx');
+  fs.symlinkSync(bin, mine);
+  for (const p of [mine, path.join(root, 'dist', `fast-${here}`)]) {
+    // Its package could not be found relative to it: without Node it runs nothing.
+    assert.notStrictEqual(exec(p, ['x'], noNode).status, 0);
+    const r = exec(p, ['x']);
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.strictEqual(r.stdout, `native:x\nroot:${root}\n`);
+  }
+  assert.strictEqual(fs.readlinkSync(bin), `../@kaelio/ktx/dist/fast-${here}`);
+});
+
 test('a bin that is not a symlink (pnpm writes a shell shim) is never touched', { skip: !unix }, () => {
   const { root, bin } = makeInstall();
   fs.unlinkSync(bin);
