@@ -75,7 +75,7 @@ function choose(loud) {
   }
   const musl = `${base}-musl`;
   if (isMusl()) {
-    return has(musl) ? { dir: musl, why: 'musl libc' } : { missing: musl };
+    return has(musl) ? { dir: musl, why: 'musl libc', onMusl: true } : { missing: musl };
   }
   // The record `ktx-release pack` wrote names what it packed: no existence check for those.
   const packed = record();
@@ -223,10 +223,13 @@ function startProof(binary) {
 // link's own relative text), with builtins only (no fork), and execs the binary only when all
 // of these hold: no KTX_NATIVE_BINARY or KTX_FAST_PATH=0; $0 is this very file (`-ef`) in the
 // directory it was written in (a moved or copied package fails that); the binary's loader exists
-// (startProof) and, for the glibc build, musl's does not (where this launcher would choose musl);
-// the binary is executable. On any mismatch it runs `node` on itself, that is this launcher,
+// (startProof); musl's loader is absent for the glibc build and present for a musl build chosen
+// because the system is musl (choose decides by that file); the binary is executable. What
+// choose decides by the running glibc's version (a build needing more than Node does) the shell
+// cannot read without a fork: such a choice is never linked. On any mismatch it runs `node` on itself, that is this launcher,
 // which chooses, explains, and rewrites the file for where the package is now.
-function fastScript(binary, dir, rel) {
+function fastScript(binary, choice, rel) {
+  const dir = choice.dir;
   const proof = startProof(binary);
   if (!proof) return null;
   const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
@@ -239,7 +242,9 @@ function fastScript(binary, dir, rel) {
     `[ "$d" -ef ${q(__dirname)} ]`,
     `[ -e ${q(proof)} ]`,
   ];
+  // Where this launcher would choose the other build: musl's loader decides (isMusl).
   if (process.platform === 'linux' && dir === base) tests.push(`[ ! -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
+  if (choice.onMusl) tests.push(`[ -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
   const native = `"$d"/${q(`../native/${dir}/${path.basename(binary)}`)}`;
   tests.push(`[ -x ${native} ]`);
   const where = path.isAbsolute(rel) ? `d=${q(rel)}` : `b=\${0%/*}; [ "$b" = "$0" ] && b=.; d="$b"/${q(rel)}`;
@@ -254,7 +259,8 @@ function fastScript(binary, dir, rel) {
   );
 }
 
-function linkFastPath(binary, dir, loud) {
+function linkFastPath(binary, choice, loud) {
+  const dir = choice.dir;
   if (process.platform === 'win32' || process.env.KTX_FAST_PATH === '0') return;
   const via = process.argv[1];
   let text;
@@ -275,7 +281,7 @@ function linkFastPath(binary, dir, loud) {
     // Resolved as the kernel resolves the script's "$d" (physically, `..` included).
     const seen = path.isAbsolute(rel) ? rel : `${bins}/${rel}`;
     if (fs.realpathSync.native(seen) !== __dirname) return;
-    const script = /[\n\r\u2028\u2029]/.test(binary + root + rel) ? null : fastScript(binary, dir, rel);
+    const script = /[\n\r\u2028\u2029]/.test(binary + root + rel) ? null : fastScript(binary, choice, rel);
     if (script === null) return;
     // Linked already and the file is what this launcher writes here: it handed this call over
     // for a reason of the call's own (an override, a check that fails on this system).
@@ -352,7 +358,7 @@ function main() {
     if (choice.error) fail(choice.error, choice.hint);
     binary = path.join(nativeDir, choice.dir, exe);
     if (loud) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
-    if (!choice.byGlibc) linkFastPath(binary, choice.dir, loud);
+    if (!choice.byGlibc) linkFastPath(binary, choice, loud);
   }
 
   const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });

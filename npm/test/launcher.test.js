@@ -11,7 +11,7 @@ const os = require('os');
 const path = require('path');
 const { spawnSync, spawn } = require('child_process');
 
-const launcher = path.join(__dirname, '..', 'dist', 'bin.js');
+const { launcher, here, unix, makeInstall, exec, escape, noNode } = require('./install');
 
 function makePackage(nativeDirs, script, record) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ktx-launcher-'));
@@ -27,8 +27,6 @@ function makePackage(nativeDirs, script, record) {
   return root;
 }
 
-const here = `${process.platform}-${process.arch}`;
-const unix = process.platform !== 'win32';
 
 test('passes arguments through and tells the binary where the package is', { skip: !unix }, () => {
   const root = makePackage([here], '#!/bin/sh\necho "args:$*"\necho "root:$KTX_PACKAGE_ROOT"\n');
@@ -189,32 +187,6 @@ test('a binary whose loader is missing is explained, pointing at the musl build'
   assert.match(err, new RegExp(`KTX_NATIVE_BINARY=.*${here}-musl`));
 });
 
-// The fast path: an npm-style layout, node_modules/.bin/ktx a relative symlink to the launcher,
-// and a stand-in binary that answers --version as this package's version.
-function makeInstall(versionSaid, subdir) {
-  const project = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ktx-fast-')), subdir || 'p');
-  const root = path.join(project, 'node_modules', '@kaelio', 'ktx');
-  fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
-  fs.copyFileSync(launcher, path.join(root, 'dist', 'bin.js'));
-  fs.chmodSync(path.join(root, 'dist', 'bin.js'), 0o755);
-  fs.writeFileSync(path.join(project, 'package.json'), '{}');
-  fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: '@kaelio/ktx', version: '1.2.3' }));
-  fs.mkdirSync(path.join(root, 'native', here), { recursive: true });
-  const exe = path.join(root, 'native', here, 'ktx');
-  fs.writeFileSync(exe, `#!/bin/sh\nif [ "$1" = --version ]; then echo "ktx ${versionSaid || '1.2.3'}"; exit 0; fi\necho "native:$*"\necho "root:$KTX_PACKAGE_ROOT"\n`);
-  fs.chmodSync(exe, 0o755);
-  const bins = path.join(project, 'node_modules', '.bin');
-  fs.mkdirSync(bins);
-  fs.symlinkSync('../@kaelio/ktx/dist/bin.js', path.join(bins, 'ktx'));
-  return { project, root, bin: path.join(bins, 'ktx') };
-}
-
-// Run the bin as a shell does (the kernel reads its #! line), with node on PATH or not.
-function exec(bin, args, env) {
-  const nodeDir = path.dirname(process.execPath);
-  return spawnSync(bin, args, { env: Object.assign({}, process.env, { PATH: `${nodeDir}:/usr/bin:/bin` }, env), encoding: 'utf8' });
-}
-
 test('the first call through an npm bin symlink links it so that later calls run without Node', { skip: !unix }, () => {
   const { root, bin } = makeInstall();
   const first = exec(bin, ['sl', 'query']);
@@ -299,9 +271,6 @@ test('KTX_NATIVE_BINARY is honoured after linking: the fast path hands over to t
   assert.strictEqual(r.status, 0, r.stderr);
   assert.match(r.stdout, /other:z/);
 });
-
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const noNode = { PATH: '/nonexistent' };
 
 test('a moved project runs its own binary, and its first call rewrites the fast path so later calls skip Node again', { skip: !unix }, () => {
   const { project } = makeInstall();
