@@ -8,7 +8,8 @@ const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
-const launcher = path.join(__dirname, '..', 'dist', 'bin.js');
+// The launcher's source; a package has it as dist/bin.js (ktx-release pack copies it there).
+const launcher = path.join(__dirname, '..', 'src', 'bin.js');
 const here = `${process.platform}-${process.arch}`;
 const unix = process.platform !== 'win32';
 
