@@ -100,23 +100,24 @@ fn signal_group(child: &Child, sig: i32) {
     }
 }
 
-/// Stop a supervised child and its group: the signal ktx got, then SIGKILL after `grace`.
+/// Stop a supervised child and its group: the signal ktx got, then SIGKILL after `grace`. On
+/// Windows there is no signal to pass on (a console's Ctrl-C reached the child already): it gets
+/// the same grace to exit by itself before it is killed.
 pub fn stop(child: &mut Child, grace: Duration) {
     #[cfg(unix)]
-    {
-        let sig = interrupted().unwrap_or(libc::SIGTERM);
-        signal_group(child, sig);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                // The leader is gone; make sure nothing of its group stays.
-                signal_group(child, libc::SIGKILL);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    signal_group(child, interrupted().unwrap_or(libc::SIGTERM));
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            // The leader is gone; make sure nothing of its group stays.
+            #[cfg(unix)]
+            signal_group(child, libc::SIGKILL);
+            return;
         }
-        signal_group(child, libc::SIGKILL);
+        std::thread::sleep(Duration::from_millis(20));
     }
+    #[cfg(unix)]
+    signal_group(child, libc::SIGKILL);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -1,14 +1,34 @@
 //! `ktx-release binary`: the `ktx` binary for the host or a target. Linux targets are built by
 //! cargo-zigbuild (`zig`): the gnu ones against the glibc floor (`<triple>.<floor>`, see
-//! `glibc::FLOOR`), so they run on every glibc from the floor up, whatever the build machine's
-//! glibc; macOS and Windows by cargo on their own runners. Every build remaps the repository
-//! and cargo's home out of the binary (`--remap-path-prefix`), so the bytes do not depend on
-//! where the sources were checked out (`check --rebuild` compares two builds).
+//! `glibc::FLOOR`, verified from the built ELF), so they run on every glibc from the floor up,
+//! whatever the build machine's glibc; macOS and Windows (msvc) by cargo on their own runners.
+//! `x86_64-pc-windows-gnu` is the Windows stand-in a Linux machine builds (cargo-zigbuild, zig
+//! as the MinGW linker) and runs under Wine; the package's win32-x64 binary stays the msvc
+//! build. macOS targets off macOS are type-checked only (`check_only`): linking needs Apple's
+//! SDK. A missing Rust standard library is installed with `rustup target add`. Every build
+//! remaps the repository and cargo's home out of the binary (`--remap-path-prefix`), so the
+//! bytes do not depend on where the sources were checked out (`check --rebuild` compares two
+//! builds).
 
 use anyhow::{bail, Context, Result};
 use ktx_bootstrap::targets::{self, Target};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The Windows build a Linux machine can make and Wine can run (MinGW, linked by zig): the
+/// stand-in for the release runner's msvc build, packed as `win32-x64` for the Wine cell.
+pub const WINDOWS_GNU: Target = Target {
+    triple: "x86_64-pc-windows-gnu",
+    npm_dir: "win32-x64",
+    wheel_tag: "win_amd64",
+    github_archive: "uv-x86_64-pc-windows-msvc.zip",
+    exe_suffix: ".exe",
+};
+
+/// Every target this module builds: the package's, and the Windows stand-in.
+pub fn buildable() -> impl Iterator<Item = &'static Target> {
+    targets::TARGETS.iter().chain(std::iter::once(&WINDOWS_GNU))
+}
 
 /// The C library a target's binary links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,17 +54,38 @@ pub fn libc(t: &Target) -> Libc {
 /// How a target's binary is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Toolchain {
-    /// cargo-zigbuild (Linux targets, from any Linux or macOS host that has their Rust std).
+    /// cargo-zigbuild (Linux targets and the windows-gnu stand-in, from any Linux or macOS host
+    /// that has their Rust std).
     Zig,
-    /// cargo with the platform's own linker (macOS, Windows: on their own runners).
+    /// cargo with the platform's own linker (macOS, Windows msvc: on their own runners).
     Cargo,
 }
 
 pub fn toolchain(t: &Target) -> Toolchain {
     match libc(t) {
         Libc::Glibc | Libc::Musl => Toolchain::Zig,
+        Libc::System if t.triple == WINDOWS_GNU.triple => Toolchain::Zig,
         Libc::System => Toolchain::Cargo,
     }
+}
+
+/// Whether this host can link `t`'s binary: macOS binaries need Apple's SDK (a macOS host);
+/// the msvc build needs Microsoft's linker and libraries (a Windows host).
+pub fn links_here(t: &Target) -> Result<(), String> {
+    let host = std::env::consts::OS;
+    if t.triple.contains("-apple-") && host != "macos" {
+        return Err(format!(
+            "linking {} needs Apple's SDK (a macOS host with Xcode's command line tools), which this {host} machine does not have; hint: `ktx-release binary --target {}` here type-checks it (cargo-zigbuild check); build it on the release workflow's macOS runner",
+            t.triple, t.triple
+        ));
+    }
+    if t.triple.ends_with("-windows-msvc") && host != "windows" {
+        return Err(format!(
+            "linking {} needs Microsoft's linker and Windows SDK, which this {host} machine does not have; hint: build {} here (the stand-in Wine runs), and the msvc build on the release workflow's Windows runner",
+            t.triple, WINDOWS_GNU.triple
+        ));
+    }
+    Ok(())
 }
 
 /// The target triple cargo-zigbuild is given: the gnu ones carry the glibc floor
@@ -76,12 +117,14 @@ fn supported() -> String {
         .join(", ")
 }
 
-/// The target named by `triple`, or the error listing the supported ones.
+/// The target named by `triple` (one the package carries, or the windows-gnu stand-in), or the
+/// error listing the supported ones.
 pub fn target(triple: &str) -> Result<&'static Target> {
-    targets::by_triple(triple).with_context(|| {
+    buildable().find(|t| t.triple == triple).with_context(|| {
         format!(
-            "{triple} is not a target the package supports; hint: use one of {}",
-            supported()
+            "{triple} is not a target the package supports; hint: use one of {} (or {}, the Windows build Wine runs)",
+            supported(),
+            WINDOWS_GNU.triple
         )
     })
 }
@@ -124,12 +167,76 @@ fn cargo_home() -> Option<PathBuf> {
         .map(|p| p.canonicalize().unwrap_or(p))
 }
 
+/// The directory of a target's Rust standard library (`<sysroot>/lib/rustlib/<triple>`), or
+/// None when rustc cannot say.
+fn std_installed(triple: &str) -> Option<bool> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !sysroot.is_empty()).then(|| {
+        Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(triple)
+            .join("lib")
+            .is_dir()
+    })
+}
+
+/// Install `triple`'s Rust standard library with rustup when it is missing.
+pub fn ensure_rust_target(triple: &str) -> Result<()> {
+    if std_installed(triple) != Some(false) {
+        return Ok(());
+    }
+    eprintln!("  installing the Rust standard library for {triple} (rustup target add {triple})");
+    let out = Command::new("rustup")
+        .args(["target", "add", triple])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => bail!(
+            "`rustup target add {triple}` failed: {}; hint: run it yourself (it needs the network to static.rust-lang.org or RUSTUP_DIST_SERVER)",
+            String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim()
+        ),
+        Err(e) => bail!(
+            "the Rust standard library for {triple} is not installed and rustup cannot run ({e}); hint: install it the way this Rust was installed, or install rustup and run `rustup target add {triple}`"
+        ),
+    }
+}
+
+/// The glibc a freshly built gnu binary needs, checked against the floor from its ELF
+/// (`native::inspect`); an error names the symbols above it.
+fn verify_glibc_floor(t: &Target, path: &Path) -> Result<Option<crate::glibc::GlibcVersion>> {
+    if libc(t) != Libc::Glibc {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = path.display().to_string();
+    let inspected = crate::native::inspect(&file, t.npm_dir, &bytes)?;
+    if let Some(e) = inspected.above_floor(&file) {
+        return Err(e.into());
+    }
+    Ok(inspected.glibc_needed())
+}
+
 /// Build `ktx` and return where it is and which `native/<dir>` of the package it belongs in.
 pub fn build(repo: &Path, target_triple: Option<&str>) -> Result<crate::pack::NativeBinary> {
     let t = match target_triple {
         Some(triple) => target(triple)?,
         None => host_target()?,
     };
+    if let Err(why) = links_here(t) {
+        if t.triple.contains("-apple-") {
+            // What this machine can do: the type-check, then the plain statement of the rest.
+            bail!("{}", check_only(repo, t.triple)?);
+        }
+        bail!("{why}");
+    }
+    if target_triple.is_some() {
+        ensure_rust_target(t.triple)?;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let common = [
         "--release",
@@ -186,9 +293,56 @@ pub fn build(repo: &Path, target_triple: Option<&str>) -> Result<crate::pack::Na
             path.display()
         );
     }
+    if let Some(needs) = verify_glibc_floor(t, &path)? {
+        eprintln!(
+            "  {}: needs glibc {needs} (floor {}), read from its ELF",
+            t.triple,
+            crate::glibc::FLOOR
+        );
+    }
     Ok(crate::pack::NativeBinary {
         npm_dir: t.npm_dir.to_string(),
         path,
+    })
+}
+
+/// Type-check `ktx` for `triple` without linking (`cargo check`, zig as the C compiler of the
+/// build scripts through cargo-zigbuild): what this machine can do for a target it cannot link,
+/// the macOS ones. Returns the sentence for the user, saying what was not done.
+pub fn check_only(repo: &Path, triple: &str) -> Result<String> {
+    let t = target(triple)?;
+    ensure_rust_target(t.triple)?;
+    let zig = crate::zig::ensure(repo)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(zig.cargo_zigbuild())
+        .args([
+            "check",
+            "--release",
+            "--locked",
+            "-p",
+            "ktx-bootstrap",
+            "--bin",
+            "ktx",
+            "--target",
+            t.triple,
+        ])
+        .env("PATH", zig.path_env())
+        .env("CARGO", &cargo)
+        .current_dir(repo)
+        .status()
+        .with_context(|| format!("cannot run `cargo-zigbuild check` for {}", t.triple))?;
+    if !status.success() {
+        bail!(
+            "the type-check of ktx for {} failed ({status}); hint: see the compiler output above",
+            t.triple
+        );
+    }
+    Ok(match links_here(t) {
+        Ok(()) => format!(
+            "ktx type-checks for {} (not linked: `ktx-release binary --target {}` builds it)",
+            t.triple, t.triple
+        ),
+        Err(why) => format!("ktx type-checks for {}; not linked: {why}", t.triple),
     })
 }
 
@@ -222,5 +376,40 @@ mod tests {
                 Libc::System => assert_eq!(toolchain(t), Toolchain::Cargo),
             }
         }
+    }
+
+    #[test]
+    fn the_windows_stand_in_builds_with_zig_into_the_win32_directory() {
+        let t = target("x86_64-pc-windows-gnu").unwrap();
+        assert_eq!(toolchain(t), Toolchain::Zig);
+        assert_eq!(t.npm_dir, "win32-x64");
+        assert_eq!(zig_target(t), "x86_64-pc-windows-gnu");
+        assert!(output_path(Path::new("/r"), t, true)
+            .ends_with("x86_64-pc-windows-gnu/release/ktx.exe"));
+    }
+
+    #[test]
+    fn macos_targets_off_macos_say_that_linking_needs_apples_sdk() {
+        for triple in ["aarch64-apple-darwin", "x86_64-apple-darwin"] {
+            let t = target(triple).unwrap();
+            match links_here(t) {
+                Ok(()) => assert_eq!(std::env::consts::OS, "macos"),
+                Err(why) => {
+                    assert!(why.contains("Apple's SDK"), "{why}");
+                    assert!(why.contains("type-checks"), "{why}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_triple_names_the_supported_ones_and_the_windows_stand_in() {
+        let e = target("riscv64gc-unknown-linux-gnu")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("aarch64-unknown-linux-musl") && e.contains("x86_64-pc-windows-gnu"),
+            "{e}"
+        );
     }
 }
