@@ -8,26 +8,17 @@ use common::*;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// pyenv's interpreters (the machine has 3.8 to 3.13 there).
-fn pyenv_python(version: &str) -> PathBuf {
-    let root = std::process::Command::new("pyenv")
-        .arg("root")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or_else(|| PathBuf::from("/root/.pyenv"));
-    let versions = root.join("versions");
-    let dir = std::fs::read_dir(&versions)
-        .unwrap_or_else(|e| panic!("no pyenv versions at {}: {e}", versions.display()))
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{version}.")))
-        })
-        .unwrap_or_else(|| panic!("pyenv has no Python {version}"));
-    dir.join("bin").join(format!("python{version}"))
+/// The interpreter of Python `version` that scripts/test found or installed for the tests
+/// (`KTX_TEST_PYTHON38`, `KTX_TEST_PYTHON312`: PATH, pyenv, `uv python find`, else
+/// `uv python install`); scripts/test stops before any test when one cannot be had.
+fn test_python(version: &str) -> PathBuf {
+    let var = format!("KTX_TEST_PYTHON{}", version.replace('.', ""));
+    match std::env::var_os(&var) {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "{var} is not set: run the tests through ./scripts/test, which finds or installs Python {version} (or set {var} to one)"
+        ),
+    }
 }
 
 /// A directory of PATH entries: `name -> target` symlinks.
@@ -52,8 +43,8 @@ fn status_json(sb: &Sandbox) -> serde_json::Value {
 #[test]
 fn an_old_python3_first_on_path_is_passed_over_for_one_that_satisfies_requires_python() {
     let sb = Sandbox::new();
-    let old = pyenv_python("3.8");
-    let fits = pyenv_python("3.12");
+    let old = test_python("3.8");
+    let fits = test_python("3.12");
     let first = path_dir(&sb, "old", &[("python3", &old), ("python", &old)]);
     let later = path_dir(&sb, "later", &[("python3.12", &fits)]);
     let path = format!("{}:{}", first.display(), later.display());
@@ -80,7 +71,7 @@ fn an_old_python3_first_on_path_is_passed_over_for_one_that_satisfies_requires_p
 #[test]
 fn with_no_suitable_python_a_managed_one_comes_from_the_mirror_into_the_runtime_root() {
     let sb = Sandbox::new();
-    let old = pyenv_python("3.8");
+    let old = test_python("3.8");
     let only_old = path_dir(&sb, "old", &[("python3", &old), ("python", &old)]);
     let (_mirror, downloads) = python_mirror(false);
     // Without consent: exit 4, and the question would have named the managed Python.
@@ -135,7 +126,7 @@ fn with_no_suitable_python_a_managed_one_comes_from_the_mirror_into_the_runtime_
 #[test]
 fn a_tampered_managed_python_is_refused_by_its_checksum_and_nothing_is_installed() {
     let sb = Sandbox::new();
-    let old = pyenv_python("3.8");
+    let old = test_python("3.8");
     let only_old = path_dir(&sb, "old", &[("python3", &old)]);
     let (_mirror, downloads) = python_mirror(true);
     sb.query(&["--measure", "orders.revenue", "--yes"])
@@ -161,7 +152,7 @@ fn a_tampered_managed_python_is_refused_by_its_checksum_and_nothing_is_installed
 #[test]
 fn with_python_downloads_forbidden_a_missing_python_is_a_clear_error() {
     let sb = Sandbox::new();
-    let old = pyenv_python("3.8");
+    let old = test_python("3.8");
     let only_old = path_dir(&sb, "old", &[("python3", &old)]);
     sb.query(&["--measure", "orders.revenue", "--yes"])
         .env("PATH", &only_old)

@@ -703,35 +703,13 @@ fn the_merged_wheel_is_kaelio_ktx_with_the_strictest_requires_python_and_the_mer
     }
 }
 
-/// A Python >= 3.13 on this machine: KTX_TEST_PYTHON313, else the newest pyenv 3.13+.
+/// A Python 3.13 (the merged payload requires it): `KTX_TEST_PYTHON313`, which scripts/test
+/// finds or installs (PATH, pyenv, `uv python find`, else `uv python install`); scripts/test
+/// stops before any test when none can be had.
 fn python_313() -> PathBuf {
-    if let Some(p) = std::env::var_os("KTX_TEST_PYTHON313") {
-        return PathBuf::from(p);
-    }
-    let root = std::process::Command::new("pyenv")
-        .arg("root")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let mut found: Vec<((u32, u32), PathBuf)> = root
-        .and_then(|r| std::fs::read_dir(r.join("versions")).ok())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let mut parts = name.split('.');
-            let major: u32 = parts.next()?.parse().ok()?;
-            let minor: u32 = parts.next()?.parse().ok()?;
-            let python = e.path().join("bin/python3");
-            ((major, minor) >= (3, 13) && python.is_file()).then_some(((major, minor), python))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, p)| p).expect(
-        "no Python >= 3.13 found (pyenv versions); set KTX_TEST_PYTHON313 to one: the merged payload requires it",
-    )
+    std::env::var_os("KTX_TEST_PYTHON313")
+        .map(PathBuf::from)
+        .expect("KTX_TEST_PYTHON313 is not set: run the tests through ./scripts/test, which finds or installs Python 3.13 (or set KTX_TEST_PYTHON313 to one)")
 }
 
 fn run_both_entry_points(bin: &Path) {

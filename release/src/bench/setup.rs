@@ -174,31 +174,58 @@ pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
     })
 }
 
-/// A Python 3.13+ for the heavy payload's rows: `KTX_BENCH_PYTHON313`, else pyenv's newest.
+/// A Python 3.13 for the heavy payload's rows, found as scripts/test finds the tests' own:
+/// `KTX_BENCH_PYTHON313`, `python3.13` on PATH, pyenv's newest 3.13, then `uv python find`.
 pub(super) fn python313() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("KTX_BENCH_PYTHON313") {
         return Ok(PathBuf::from(p));
     }
-    let root = Command::new("pyenv")
+    let pyenv_root = Command::new("pyenv")
         .arg("root")
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or_else(|| PathBuf::from("/root/.pyenv"));
-    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))?
+        .or_else(|| std::env::var_os("PYENV_ROOT").map(PathBuf::from))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
+    let mut pyenv: Vec<PathBuf> = pyenv_root
+        .and_then(|r| std::fs::read_dir(r.join("versions")).ok())
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("3.13"))
+                .is_some_and(|n| n.to_string_lossy().starts_with("3.13."))
         })
         .collect();
-    found.sort();
-    found
-        .pop()
-        .map(|d| d.join("bin/python3.13"))
-        .context("no Python 3.13 for the heavy payload's rows (set KTX_BENCH_PYTHON313)")
+    pyenv.sort();
+    let uv_find = || {
+        Command::new("uv")
+            .args(["python", "find", "--system", "--no-config", "3.13"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    };
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join("python3.13"))
+        .filter(|p| p.is_file());
+    let candidates = on_path
+        .chain(pyenv.into_iter().rev().map(|d| d.join("bin/python3.13")))
+        .chain(uv_find());
+    for python in candidates {
+        let version = Command::new(&python)
+            .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+            .output();
+        if version.is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"3.13")) {
+            return Ok(python);
+        }
+    }
+    bail!("no Python 3.13 for the heavy payload's rows (not on PATH as python3.13, in pyenv or uv's); hint: `uv python install 3.13`, or set KTX_BENCH_PYTHON313 to one")
 }
 
 pub(super) fn dir_size(p: &Path) -> u64 {
