@@ -1,4 +1,4 @@
-//! The one error type of `ktx` and the exit codes of the contract (README, "Exit codes").
+//! The one error type of `ktx` and the contract's exit codes (README, "Commands").
 //!
 //! Every error carries what it was about (a file, a URL, a command) and ends with a hint that
 //! says what the user can do. `main` prints it as `error: <message>` then `  hint: <hint>`.

@@ -231,7 +231,7 @@ impl Bench<'_> {
             let stated = if id == "launcher-npx" {
                 "no stated target: npx starts npm itself".to_string()
             } else {
-                format!("{kind}; issue 15 states {target}; the rows 'native ktx --version' and 'node -e 0' are timed in the same rounds")
+                format!("{kind}; the stated target is {target}; the rows 'native ktx --version' and 'node -e 0' are timed in the same rounds")
             };
             let also = if base == "native" {
                 format!(" ({:+.1} ms over node -e 0)", over(timed, nod))
@@ -308,7 +308,7 @@ impl Bench<'_> {
                 target: "<= node -e 0 + 5 ms (stated, not asserted)".into(),
                 met: None,
             },
-            Some(format!("issue 15 states <= node -e 0 + 5 ms where no fast path runs; installed from {shown_tgz}")),
+            Some(format!("the stated target is <= node -e 0 + 5 ms where no fast path runs; installed from {shown_tgz}")),
         );
         Ok(())
     }
