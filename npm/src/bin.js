@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The @kaelio/ktx launcher: finds the native `ktx` for this platform inside the package and runs
-// it with the same arguments, standard streams, exit code and signals. It tells the binary where
-// the package lives (KTX_PACKAGE_ROOT) so that it finds the bundled wheel and demo assets.
+// The @kaelio/ktx launcher: finds the native `ktx` for this platform (in its platform package
+// @kaelio/ktx-<platform>, or inside this package) and runs it with the same arguments, standard
+// streams, exit code and signals. It tells the binary where the package lives
+// (KTX_PACKAGE_ROOT) so that it finds the bundled wheel and demo assets.
 // This is its source (npm/src/bin.js); `ktx-release pack` copies it to the package's dist/bin.js,
 // the package's bin, and the rest of this file speaks of it there.
 'use strict';
@@ -56,16 +57,109 @@ function olderThan(a, b) {
   return false;
 }
 
-function carried() {
+// This package's package.json: its version and the platform packages it names.
+let ownManifest;
+function manifest() {
+  if (ownManifest === undefined) {
+    try {
+      ownManifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    } catch (_) {
+      ownManifest = {};
+    }
+  }
+  return ownManifest;
+}
+
+// One package per platform, as esbuild and Biome ship: @kaelio/ktx-<dir> holds ktx at its root
+// and is an optional dependency of this package, so npm installs only the one whose os, cpu and
+// libc match this system.
+const platformPackage = (dir) => `@kaelio/ktx-${dir}`;
+const named = (dir) => Object.prototype.hasOwnProperty.call(manifest().optionalDependencies || {}, platformPackage(dir));
+
+// Where the build for `dir` is: { binary, shown } or null. First its platform package, resolved
+// as Node resolves this package's dependencies (npm, pnpm, bun, Yarn Plug'n'Play), if it is this
+// package's version and its ktx is owned by whoever owns this package: Node's lookup climbs to
+// every parent's node_modules, and what it finds there may be another project's or, in a
+// directory others can write, another user's (`refused` says why one is not run). Else
+// native/<dir>/ in this package (the layout before platform packages).
+const located = {};
+const refused = {};
+function locate(dir) {
+  if (Object.prototype.hasOwnProperty.call(located, dir)) return located[dir];
+  let found = null;
+  let manifestPath = null;
   try {
-    return fs.readdirSync(nativeDir).filter((d) => fs.existsSync(path.join(nativeDir, d, 'ktx')) || fs.existsSync(path.join(nativeDir, d, 'ktx.exe')));
+    manifestPath = require.resolve(`${platformPackage(dir)}/package.json`);
   } catch (_) {
-    return [];
+    /* not installed */
+  }
+  const binary = manifestPath && path.join(path.dirname(manifestPath), exe);
+  if (binary && fs.existsSync(binary)) {
+    let version = null;
+    try {
+      version = JSON.parse(fs.readFileSync(manifestPath, 'utf8')).version;
+    } catch (_) {
+      /* unreadable: not this version */
+    }
+    if (version !== manifest().version) {
+      refused[dir] = `${manifestPath} is version ${version}, not ${manifest().version} as @kaelio/ktx is, so @kaelio/ktx does not run its ktx`;
+    } else if (!ownedAsThisPackage(binary)) {
+      refused[dir] = `${binary} is owned by another user than ${root}, so @kaelio/ktx does not run it`;
+    } else {
+      found = { binary, shown: `${platformPackage(dir)}/${exe}` };
+    }
+  }
+  if (!found && fs.existsSync(path.join(nativeDir, dir, exe))) {
+    found = { binary: path.join(nativeDir, dir, exe), shown: `native/${dir}/${exe}` };
+  }
+  located[dir] = found;
+  return found;
+}
+
+function ownedAsThisPackage(file) {
+  if (process.platform === 'win32') return true;
+  try {
+    return fs.statSync(file).uid === fs.statSync(path.join(root, 'package.json')).uid;
+  } catch (_) {
+    return false;
   }
 }
 
-function has(dir) {
-  return fs.existsSync(path.join(nativeDir, dir, exe));
+const has = (dir) => locate(dir) !== null;
+
+// The builds this package has or names, for the message on a platform it has none for.
+function carried() {
+  const dirs = Object.keys(manifest().optionalDependencies || {})
+    .filter((n) => n.startsWith(platformPackage('')))
+    .map((n) => n.slice(platformPackage('').length));
+  try {
+    for (const d of fs.readdirSync(nativeDir)) {
+      if (!dirs.includes(d) && (fs.existsSync(path.join(nativeDir, d, 'ktx')) || fs.existsSync(path.join(nativeDir, d, 'ktx.exe')))) dirs.push(d);
+    }
+  } catch (_) {
+    /* no native/ */
+  }
+  return dirs;
+}
+
+// The platform package for `dir` is named but not installed (or not ours): say which, and the
+// command that installs it where this package is.
+function missingPackage(dir) {
+  const name = platformPackage(dir);
+  const what = refused[dir]
+    ? refused[dir]
+    : `${name}, the package holding this system's ktx, is not installed (npm leaves an optional dependency out under --omit=optional, or when package-lock.json was written on another OS: npm/cli#4828)`;
+  const modules = path.dirname(path.dirname(root));
+  const project = path.dirname(modules);
+  let fix;
+  if (path.basename(modules) !== 'node_modules') {
+    fix = `reinstall @kaelio/ktx with its optional dependencies: npm install --include=optional @kaelio/ktx`;
+  } else if (fs.existsSync(path.join(project, 'package.json'))) {
+    fix = `cd ${project} && npm install --include=optional (if package-lock.json was written on another OS, delete it and node_modules first)`;
+  } else {
+    fix = `npm install -g --include=optional @kaelio/ktx@${manifest().version}`;
+  }
+  fail(what, fix);
 }
 
 // The build for this system: { dir, why } or { error, hint }. On glibc Linux the gnu build runs
@@ -105,7 +199,7 @@ function choose(loud) {
     return { dir: musl, why: `glibc ${glibc} is older than the glibc ${needs} ${base} needs` };
   }
   return {
-    error: `this system's glibc ${glibc} is older than the glibc ${needs} native/${base}/ktx needs, and @kaelio/ktx carries no ${musl} build`,
+    error: `this system's glibc ${glibc} is older than the glibc ${needs} ${(locate(base) || { shown: base }).shown} needs, and @kaelio/ktx carries no ${musl} build`,
     hint: `use a system with glibc ${needs} or newer, or report yours at https://github.com/kaelio/ktx/issues`,
   };
 }
@@ -147,11 +241,11 @@ function explain(err, binary) {
     };
   }
   if (err.code === 'ENOENT' && fs.existsSync(binary)) {
-    const musl = path.join(nativeDir, `${process.platform}-${process.arch}-musl`, exe);
+    const musl = locate(`${process.platform}-${process.arch}-musl`);
     return {
       what: `${binary} exists but cannot be started: its dynamic loader (or interpreter) is missing on this system`,
-      hint: fs.existsSync(musl)
-        ? `try the static musl build: KTX_NATIVE_BINARY=${musl}`
+      hint: musl
+        ? `try the static musl build: KTX_NATIVE_BINARY=${musl.binary}`
         : 'report your system at https://github.com/kaelio/ktx/issues',
     };
   }
@@ -247,7 +341,8 @@ function fastScript(binary, choice, rel) {
   // Where this launcher would choose the other build: musl's loader decides (isMusl).
   if (process.platform === 'linux' && dir === base) tests.push(`[ ! -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
   if (choice.onMusl) tests.push(`[ -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
-  const native = `"$d"/${q(`../native/${dir}/${path.basename(binary)}`)}`;
+  // Both real paths: the kernel resolves "$d/.." physically.
+  const native = `"$d"/${q(path.relative(__dirname, binary))}`;
   tests.push(`[ -x ${native} ]`);
   const where = path.isAbsolute(rel) ? `d=${q(rel)}` : `b=\${0%/*}; [ "$b" = "$0" ] && b=.; d="$b"/${q(rel)}`;
   return (
@@ -261,7 +356,7 @@ function fastScript(binary, choice, rel) {
   );
 }
 
-function linkFastPath(binary, choice, loud) {
+function linkFastPath({ binary, shown }, choice, loud) {
   const dir = choice.dir;
   if (process.platform === 'win32' || process.env.KTX_FAST_PATH === '0') return;
   const via = process.argv[1];
@@ -291,7 +386,7 @@ function linkFastPath(binary, choice, loud) {
     if (relink) fs.accessSync(bins, fs.constants.W_OK);
     fs.accessSync(__dirname, fs.constants.W_OK);
     // Only a binary that runs here and is this package's version takes the launcher's place.
-    const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+    const version = manifest().version;
     const ran = childProcess().spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10000, env: Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root }) });
     if (ran.status !== 0 || String(ran.stdout).trim() !== `ktx ${version}`) return;
     fs.writeFileSync(path.join(__dirname, tmp), script);
@@ -301,7 +396,7 @@ function linkFastPath(binary, choice, loud) {
       fs.symlinkSync(path.join(rel, path.basename(fast)), link);
       fs.renameSync(link, via);
     }
-    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)} (for ${root}): later calls run native/${dir}/${exe} without Node\n`);
+    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)} (for ${root}): later calls run ${shown} without Node\n`);
   } catch (_) {
     // Anything unexpected (a read-only or full disk, a race with an install): stay as we are.
     for (const f of [path.join(__dirname, tmp), link]) {
@@ -348,6 +443,7 @@ function main() {
     if (loud) process.stderr.write(`ktx launcher: running ${binary} (KTX_NATIVE_BINARY)\n`);
   } else {
     const choice = choose(loud);
+    if (choice.missing && named(choice.missing)) missingPackage(choice.missing);
     if (choice.missing) {
       const have = carried();
       process.stderr.write(
@@ -358,9 +454,13 @@ function main() {
       process.exit(1);
     }
     if (choice.error) fail(choice.error, choice.hint);
-    binary = path.join(nativeDir, choice.dir, exe);
-    if (loud) process.stderr.write(`ktx launcher: ${choice.why}: running native/${choice.dir}/${exe}\n`);
-    if (!choice.byGlibc) linkFastPath(binary, choice, loud);
+    // Named by native/targets.json, or by this package's optionalDependencies, but not there.
+    const where = locate(choice.dir);
+    if (!where && named(choice.dir)) missingPackage(choice.dir);
+    if (!where) fail(`@kaelio/ktx has no ${choice.dir} build: native/${choice.dir}/${exe} is missing`, 'reinstall @kaelio/ktx');
+    binary = where.binary;
+    if (loud) process.stderr.write(`ktx launcher: ${choice.why}: running ${where.shown}\n`);
+    if (!choice.byGlibc) linkFastPath(where, choice, loud);
   }
 
   const env = Object.assign({}, process.env, { KTX_PACKAGE_ROOT: root });

@@ -20,7 +20,8 @@ const standIn = (said, tag) =>
 
 // An install of version 1.2.3 (or opts.version) whose native/<here>/ktx answers --version as
 // versionSaid; opts.parent: the directory the project is made in; opts.natives: { dir: script
-// text or { copy: path } } replacing the stand-ins.
+// text or { copy: path } } replacing the stand-ins in native/; opts.platforms: { dir: script }
+// installed as platform packages beside it (@kaelio/ktx-<dir>, named in optionalDependencies).
 function makeInstall(versionSaid, subdir, opts = {}) {
   const version = opts.version || '1.2.3';
   const parent = opts.parent || fs.mkdtempSync(path.join(os.tmpdir(), 'ktx-fast-'));
@@ -30,7 +31,18 @@ function makeInstall(versionSaid, subdir, opts = {}) {
   fs.copyFileSync(launcher, path.join(root, 'dist', 'bin.js'));
   fs.chmodSync(path.join(root, 'dist', 'bin.js'), 0o755);
   fs.writeFileSync(path.join(project, 'package.json'), '{}');
-  fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: '@kaelio/ktx', version }));
+  const platforms = opts.platforms || {};
+  const optionalDependencies = Object.fromEntries(Object.keys(platforms).map((dir) => [`@kaelio/ktx-${dir}`, version]));
+  fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ name: '@kaelio/ktx', version, optionalDependencies }));
+  for (const [dir, script] of Object.entries(platforms)) {
+    const pkg = path.join(project, 'node_modules', '@kaelio', `ktx-${dir}`);
+    fs.mkdirSync(pkg, { recursive: true });
+    fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: `@kaelio/ktx-${dir}`, version }));
+    if (script !== null) {
+      fs.writeFileSync(path.join(pkg, 'ktx'), script);
+      fs.chmodSync(path.join(pkg, 'ktx'), 0o755);
+    }
+  }
   const natives = opts.natives || { [here]: standIn(versionSaid || version) };
   for (const [dir, what] of Object.entries(natives)) {
     fs.mkdirSync(path.join(root, 'native', dir), { recursive: true });
