@@ -49,3 +49,15 @@ def at_caps() -> List[Dict[str, Any]]:
     return sources(
         n, columns=limits.MAX_COLUMNS // n, measures=limits.MAX_MEASURES // n, joins=1, expr_every=0, filters=False
     )
+
+
+def wide_chain(n: int = 400, calls: int = 32) -> List[Dict[str, Any]]:
+    """One source whose ``n`` measures each add ``calls`` sums to the measure before it (``m<i> =
+    m<i-1> + sum(c0) + ...``): 144 KB of JSON at 400 measures, and every measure, once the
+    measures it uses are inlined, holds the sums of all before it (quadratic when copied)."""
+    cols: List[Dict[str, Any]] = [{"name": "id", "type": "number"}]
+    cols += [{"name": f"c{j}", "type": "number"} for j in range(20)]
+    sums = " + ".join(f"sum(c{j % 20})" for j in range(calls))
+    meas = [{"name": "m0", "expr": sums}]
+    meas += [{"name": f"m{i}", "expr": f"m{i - 1} + {sums}"} for i in range(1, n)]
+    return [{"name": "s", "table": "warehouse.s", "grain": ["id"], "columns": cols, "measures": meas}]

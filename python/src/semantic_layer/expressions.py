@@ -87,6 +87,17 @@ def tree_nesting(*nodes: Optional[exp.Expression]) -> int:
     return deepest
 
 
+def tree_size(*nodes: Optional[exp.Expression]) -> int:
+    """The number of nodes of the trees (iterative): what copying them costs."""
+    size = 0
+    stack = [n for n in nodes if n is not None]
+    while stack:
+        node = stack.pop()
+        size += 1
+        stack.extend(node.iter_expressions())
+    return size
+
+
 def parse_sql(text: str, dialect: Optional[str], max_chars: int = MAX_SNIPPET_CHARS) -> list:
     """The statements of a SQL text (None entries dropped) within the snippet limits.
 

@@ -34,9 +34,22 @@ model's one error (``ktx sl validate`` lists it, a query is refused with it):
   nests 20 levels; the deepest real pattern, a value mapping written as nested IF or CASE,
   nests one level per value.
 
+- ``MAX_MEASURE_NODES`` 10,000 SQL syntax-tree nodes in one measure once the measures,
+  columns, filter and segments it uses are inlined (a measure is compiled as one expression).
+  Inlining copies: a chain of 400 measures each adding 32 sums to the one before (144 KB of
+  JSON) held 7.5 million nodes, took 43 s and 1.2 GB. Real derived measures hold tens to a few
+  hundred nodes; a CASE of 500 branches about 3,000. The count stops at the limit, so a
+  refusal costs at most the limit's worth of copying (3 us a node, about 30 ms).
+- ``MAX_MODEL_MEASURE_NODES`` 200,000 such nodes over all the measures of the model (the
+  model at every count limit holds about 60,000; building 200,000 takes about 1.5 s). Going over
+  it stops the build: the model's one error, of no source, and nothing is kept.
+
 Query (KTX's SemanticQuery): ``MAX_QUERY_MEASURES`` 200, ``MAX_QUERY_DIMENSIONS`` 50,
 ``MAX_QUERY_FILTERS`` 100, ``MAX_QUERY_SEGMENTS`` 100, ``MAX_QUERY_ORDER_BY`` 250 (one per
 output column); ``MAX_QUERY_MEASURE_SOURCES`` 50 sources owning the measures and
+``MAX_QUERY_MEASURE_NODES`` 100,000 syntax-tree nodes in the query's measures once inlined
+(with the query's segments applied: each measure at most ``MAX_MEASURE_NODES``; ad-hoc
+measures are counted as they are analysed) and
 ``MAX_QUERY_JOINS`` 1,000 joins in the compiled SQL (every measure source is joined along its
 path to the dimensions' and filters' sources). A dashboard asks for a handful of each; the
 SQL's size grows with measure sources times dimensions and with joins, and a query at these
@@ -81,6 +94,8 @@ MAX_SNIPPETS = 12_000
 MAX_SNIPPET_CHARS = 100_000
 MAX_SQL_CHARS = 500_000
 MAX_DEPTH = 256
+MAX_MEASURE_NODES = 10_000
+MAX_MODEL_MEASURE_NODES = 200_000
 
 MAX_QUERY_MEASURES = 200
 MAX_QUERY_DIMENSIONS = 50
@@ -89,6 +104,7 @@ MAX_QUERY_SEGMENTS = 100
 MAX_QUERY_ORDER_BY = 250
 MAX_QUERY_MEASURE_SOURCES = 50
 MAX_QUERY_JOINS = 1_000
+MAX_QUERY_MEASURE_NODES = 100_000
 MAX_LIMIT = 2**53 - 1
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -113,6 +129,28 @@ class SnippetLimit(ValueError):
 
     def describe(self, what: str, text: str) -> str:
         return f"{what} '{clip(text)}' {self.reason}"
+
+
+class NodeLimit(ValueError):
+    """A count of syntax-tree nodes went over its limit (``NodeBudget.charge``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit:,} SQL syntax nodes")
+        self.limit = limit
+
+
+class NodeBudget:
+    """Counts the syntax-tree nodes a build copies, before it copies them; ``NodeLimit`` once
+    the count goes over ``limit``, so the work done before a refusal stays bounded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, nodes: int) -> None:
+        self.used += nodes
+        if self.used > self.limit:
+            raise NodeLimit(self.limit)
 
 
 def too_long(text: str, limit: int = MAX_SNIPPET_CHARS) -> Optional[SnippetLimit]:

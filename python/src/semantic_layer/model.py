@@ -30,8 +30,8 @@ from sqlglot import exp
 from . import limits
 from .cancel import checkpoint
 from .errors import MalformedError, RejectedError
-from .expressions import and_all, display, parse_expression, parse_select, parse_table, tree_nesting
-from .limits import MAX_DEPTH, SnippetLimit, clip
+from .expressions import and_all, display, parse_expression, parse_select, parse_table, tree_nesting, tree_size
+from .limits import MAX_DEPTH, MAX_MEASURE_NODES, MAX_MODEL_MEASURE_NODES, NodeBudget, NodeLimit, SnippetLimit, clip
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COLUMN_TYPES = ("string", "number", "time", "boolean")
@@ -70,6 +70,7 @@ class Column:
     expr: Optional[str]
     description: Optional[str]
     node: exp.Expression  # the row-level SQL, its physical columns qualified with the source name
+    size: int = 3  # the nodes of ``node``: what a reference to the column copies
 
     def sql_node(self) -> exp.Expression:
         """A fresh copy of the column's row-level expression (parenthesised when computed)."""
@@ -122,6 +123,7 @@ class Measure:
     derived: bool
     source: str
     dialect: str  # the dialect ``expr`` is written in
+    size: int = 1  # the nodes of ``form``: what inlining the measure copies
 
     @cached_property
     def display(self) -> str:
@@ -334,6 +336,7 @@ class _Builder:
         self.errors_of: Dict[Optional[str], List[str]] = {}
         self.warnings: List[Tuple[Optional[str], str]] = []
         self.current: Optional[str] = None  # the source being built
+        self.measure_nodes = 0  # the nodes of every measure built so far (MAX_MODEL_MEASURE_NODES)
 
     # ---------------------------------------------------------------- helpers
     def error(self, where: str, message: str) -> None:
@@ -478,6 +481,7 @@ class _Builder:
             expr=expr_text,
             description=resolve_description(item.get("description"), item.get("descriptions")),
             node=node,
+            size=tree_size(node),
         )
 
     # ---------------------------------------------------------------- the build
@@ -686,13 +690,40 @@ class _Builder:
         return {m: built[m] for m in items if built.get(m) is not None}  # type: ignore[misc]
 
     def build_measure(self, name, mname, item, mwhere, columns, segments, items, build, visiting, levels) -> Optional[Measure]:
-        column_of = self.own_column_resolver(name, columns)
         text = self.req_str(item, "expr", mwhere)
         if text is None:
             return None
         node = self.parse(text, mwhere, "expr", allow_count_star=True)
         if node is None:
             return None
+        try:
+            measure = self._build_measure(name, mname, item, mwhere, columns, segments, items, build, visiting, levels, text, node)
+        except NodeLimit as exc:
+            self.error(
+                mwhere,
+                f"expr '{clip(text)}' holds {exc} once the measures, columns, filter and segments it uses are "
+                f"inlined; the limit is {exc.limit:,}",
+            )
+            return None
+        if measure is not None:
+            self.measure_nodes += measure.size
+            if self.measure_nodes > MAX_MODEL_MEASURE_NODES:
+                raise _ModelTooLarge(
+                    f"the model's measures hold more than {MAX_MODEL_MEASURE_NODES:,} SQL syntax nodes once the "
+                    f"measures they use are inlined (reached at {mwhere}); the limit is {MAX_MODEL_MEASURE_NODES:,}"
+                )
+        return measure
+
+    def _build_measure(self, name, mname, item, mwhere, columns, segments, items, build, visiting, levels, text, node) -> Optional[Measure]:
+        budget = NodeBudget(MAX_MEASURE_NODES)
+        budget.charge(tree_size(node))
+        own_column = self.own_column_resolver(name, columns)
+
+        def column_of(col: exp.Column) -> exp.Expression:
+            copy = own_column(col)
+            budget.charge(tree_size(copy))
+            return copy
+
         derived = [False]
         used: List[int] = []
 
@@ -711,6 +742,7 @@ class _Builder:
                 raise RefError(f"uses measure '{ref}', which is invalid")
             derived[0] = True
             used.append(levels[ref])
+            budget.charge(target.size)
             return target.form
 
         try:
@@ -750,7 +782,10 @@ class _Builder:
                     return None
                 predicates.append(segments[s].node.copy())
                 seg_names.append(s)
-        form = form.filtered(and_all(*predicates))
+        predicate = and_all(*predicates)
+        if predicate is not None:
+            budget.charge(len(form.calls) * tree_size(predicate))
+        form = form.filtered(predicate)
         depth = tree_nesting(form.template, *[c.arg for c in form.calls], *[c.filter for c in form.calls])
         if depth > MAX_DEPTH:
             self.error(
@@ -769,6 +804,7 @@ class _Builder:
             derived=derived[0],
             source=name,
             dialect=self.dialect,
+            size=budget.used,  # counted before copying: at least the form's nodes
         )
 
     def build_joins(self, name, raw, where, columns, drafts) -> List[Join]:
@@ -916,17 +952,25 @@ def build_model(sources: Any, dialect: str) -> Model:
     return _build(sources, dialect)
 
 
+class _ModelTooLarge(Exception):
+    """The build went over a model-wide limit: the model is refused as a whole (message: one line)."""
+
+
 def _build(sources: List[Any], dialect: str) -> Model:
     limits.ensure_recursion_limit()
-    return _Builder(sources, dialect).build()
+    try:
+        return _Builder(sources, dialect).build()
+    except _ModelTooLarge as exc:
+        return _refused(dialect, str(exc))
 
 
 # --------------------------------------------------------------------------- the daemon's cache
 
 CACHE_SIZE = 8
-# the cached models together hold at most this many columns and measures (about two models
-# at the size limits, a few hundred MB), however many of the 8 slots that takes
-CACHE_WEIGHT = 2 * (limits.MAX_COLUMNS + limits.MAX_MEASURES)
+# the cached models together hold at most this many syntax-tree nodes in their columns and
+# measures (about two models at the size limits, 150-300 MB), however many of the 8 slots that
+# takes; the newest model is kept whatever its weight, the ones before it go first
+CACHE_WEIGHT = 2 * (3 * limits.MAX_COLUMNS + limits.MAX_MODEL_MEASURE_NODES)
 _cache: "OrderedDict[str, Model]" = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -939,7 +983,11 @@ def cache_key(sources: Any, dialect: str) -> Optional[str]:
 
 
 def _weight(model: Model) -> int:
-    return sum(len(s.columns) + len(s.measures) for s in model.sources.values()) + 1
+    """The syntax-tree nodes a model holds in its columns and measures (what its memory grows with)."""
+    return sum(
+        sum(c.size for c in s.columns.values()) + sum(m.size for m in s.measures.values())
+        for s in model.sources.values()
+    ) + 1
 
 
 def get_model(sources: Any, dialect: str) -> Model:

@@ -41,9 +41,10 @@ from .expressions import (
     parse_expression,
     quote_all,
     tree_nesting,
+    tree_size,
     truncate_time,
 )
-from .limits import MAX_DEPTH, SnippetLimit, clip
+from .limits import MAX_DEPTH, NodeBudget, NodeLimit, SnippetLimit, clip
 from .model import Column, Edge, MeasureForm, Model, RefError, Source, analyse_measure, known
 from .query import AdHocMeasure, DimensionSpec, Query
 
@@ -268,17 +269,22 @@ class Planner:
                 raise RejectedError(f"bad reference '{col.sql()}' in {context}; use source.field")
             return f"{col.table}.{col.name}" if col.table else col.name
 
+        self.budget.charge(tree_size(node))
+
         def column_of(col: exp.Column) -> exp.Expression:
             qualified = qualified_name(col)
             ref = self.resolve_column_ref(qualified, context)
             note(ref.source)
+            self.budget.charge(self._column(ref).size)
             return self._column(ref).sql_node()
 
         def measure_of(col: exp.Column) -> MeasureForm:
             qualified = qualified_name(col)
             ref = self.resolve_measure_ref(qualified)
             note(ref.source)
-            return self.model.sources[ref.source].measures[ref.field].form
+            measure = self.model.sources[ref.source].measures[ref.field]
+            self.budget.charge(measure.size)
+            return measure.form
 
         try:
             form = analyse_measure(node, column_of, measure_of)
@@ -301,6 +307,7 @@ class Planner:
 
     def _predefined(self, ref: FieldRef) -> _MeasureInfo:
         m = self.model.sources[ref.source].measures[ref.field]
+        self.budget.charge(m.size)
         return _MeasureInfo(m.form, m.display, m.description, "verified")
 
     # ------------------------------------------------------------------ filters
@@ -360,6 +367,16 @@ class Planner:
 
     # ------------------------------------------------------------------ compile
     def compile(self, query: Query, dialect: str) -> Compiled:
+        self.budget = NodeBudget(limits.MAX_QUERY_MEASURE_NODES)
+        try:
+            return self._compile(query, dialect)
+        except NodeLimit as exc:
+            raise limits.LimitError(
+                f"the query's measures hold {exc} once the measures, columns, filters and segments they use are "
+                f"inlined; the limit is {exc.limit:,}"
+            ) from None
+
+    def _compile(self, query: Query, dialect: str) -> Compiled:
         limits.ensure_recursion_limit()
         target = check_dialect(dialect)
         self.target = target
@@ -438,9 +455,12 @@ class Planner:
                 raise RejectedError(
                     f"segment(s) on '{source_name}' apply to measures of {source_name}, and the query has none"
                 )
-        forms: Dict[FieldRef, MeasureForm] = {
-            m: infos[m].form.filtered(and_all(*seg_preds.get(m.source, []))) for m in all_measures
-        }
+        forms: Dict[FieldRef, MeasureForm] = {}
+        for m in all_measures:
+            predicate = and_all(*seg_preds.get(m.source, []))
+            if predicate is not None:
+                self.budget.charge(len(infos[m].form.calls) * tree_size(predicate))
+            forms[m] = infos[m].form.filtered(predicate)
 
         # group measures by source, in order of first appearance
         groups: Dict[str, List[FieldRef]] = {}
