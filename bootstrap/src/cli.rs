@@ -179,6 +179,12 @@ pub struct QueryArgs {
     /// The most rows to return with --execute (default: --limit).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rows: Option<u32>,
+    /// The longest --execute may run, in seconds; past it SQLite is interrupted and the
+    /// command exits 3.
+    #[arg(long, value_name = "SECONDS", env = "KTX_EXECUTE_TIMEOUT",
+          default_value_t = crate::sqlite::DEFAULT_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub execute_timeout: u32,
     /// Compile for another SQL dialect than the connection's (duckdb, postgres, snowflake,
     /// bigquery, tsql, ...); not with --execute.
     #[arg(long, value_name = "D")]

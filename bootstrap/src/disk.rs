@@ -110,22 +110,43 @@ pub fn restrict_writes(p: &Path) {
 #[cfg(not(unix))]
 pub fn restrict_writes(_: &Path) {}
 
-/// Create `dir` (and its parents) and give it exactly `mode`, whatever the umask.
+/// Create `dir` and any missing parents, giving exactly `mode` (whatever the umask) to each
+/// directory this call creates. A directory that already exists keeps its mode and owner: a
+/// 0700 home, a sticky /tmp or a setgid team directory used as the runtime root is not ktx's
+/// to re-permission.
 pub fn create_dir(dir: &Path, mode: u32) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_err())
+        .collect();
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => set_mode(d, mode)?,
+            // Made meanwhile by another ktx: not ours to change.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("cannot create", d, e)),
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Error::io(
+            "cannot create",
+            dir,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not a directory"),
+        ));
+    }
+    Ok(())
+}
+
+/// Give a directory ktx just created exactly `mode`.
+fn set_mode(dir: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let current = std::fs::metadata(dir)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(mode);
-        if current != mode {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| Error::io("cannot set the mode of", dir, e))?;
-        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("cannot set the mode of", dir, e))?;
     }
     #[cfg(not(unix))]
-    let _ = mode;
+    let _ = (dir, mode);
     Ok(())
 }
 
@@ -162,6 +183,29 @@ mod tests {
             std::fs::metadata(d.path()).unwrap().permissions().mode() & 0o777,
             0o755
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn create_dir_keeps_the_mode_of_what_exists_and_sets_it_on_what_it_makes() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let d = tempfile::tempdir().unwrap();
+        for existing in [0o700, 0o1777, 0o2770] {
+            let root = d.path().join(format!("root-{existing:o}"));
+            std::fs::create_dir(&root).unwrap();
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(existing)).unwrap();
+            create_dir(&root.join("a/b"), 0o755).unwrap();
+            assert_eq!(
+                mode(&root),
+                existing,
+                "the existing root was re-permissioned"
+            );
+            assert_eq!(mode(&root.join("a")), 0o755);
+            assert_eq!(mode(&root.join("a/b")), 0o755);
+            create_dir(&root, 0o755).unwrap();
+            assert_eq!(mode(&root), existing);
+        }
     }
 
     #[test]

@@ -491,6 +491,7 @@ impl Attempt<'_> {
             .step("checking that the runtime imports and runs");
         let probe = probe_command(
             &staging_python,
+            &layout.version_dir(),
             &import_probe(self.pkg, &[Feature::Core], Probe::Entry),
         );
         let reported = self.run(
@@ -583,6 +584,7 @@ impl Attempt<'_> {
             .step(&format!("checking that {feature} imports"));
         let check = probe_command(
             &layout.venv_python(),
+            &layout.version_dir(),
             &import_probe(self.pkg, &[feature], Probe::Entry),
         );
         self.run(check, &format!("importing {feature}"))?;
@@ -650,11 +652,10 @@ pub fn import_probe(pkg: &Package, features: &[Feature], depth: Probe) -> String
     code
 }
 
-/// Run the import probe with the venv's python (its children write bytecode into the venv).
-pub fn probe_command(python: &Path, code: &str) -> Command {
-    let mut cmd = Command::new(python);
-    cmd.args(["-c", code]).env_remove("PYTHONDONTWRITEBYTECODE");
-    cmd
+/// Run the import probe with the venv's python, isolated, from `dir` (its children write
+/// bytecode into the venv).
+pub fn probe_command(python: &Path, dir: &Path, code: &str) -> Command {
+    crate::isolation::python(python, dir, ["-c", code])
 }
 
 /// `uv pip install SPEC` into the venv of `python`. No bytecode is compiled here (seconds for

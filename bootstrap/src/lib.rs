@@ -21,6 +21,7 @@ pub mod feature;
 pub mod http;
 pub mod index;
 pub mod install;
+pub mod isolation;
 pub mod lock;
 pub mod manifest;
 pub mod oneshot;

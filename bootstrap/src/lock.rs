@@ -33,8 +33,29 @@ pub fn exclusive(path: &Path, on_wait: impl FnOnce()) -> Result<Lock> {
         Err(TryLockError::WouldBlock) => on_wait(),
         Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", path, e)),
     }
-    file.lock().map_err(|e| Error::io("cannot lock", path, e))?;
+    wait_for(path, || file.lock())?;
     Ok(Lock { _file: Some(file) })
+}
+
+/// A blocking lock call, resumed when a signal that does not stop ktx interrupts it; a SIGINT
+/// or SIGTERM (`process::interrupted`) ends the wait with `Error::Interrupted` (exit 130).
+fn wait_for(path: &Path, mut take: impl FnMut() -> std::io::Result<()>) -> Result<()> {
+    loop {
+        match take() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if crate::process::interrupted().is_some() {
+                    return Err(Error::Interrupted {
+                        state: format!(
+                            "stopped while waiting for the lock {}; nothing was changed",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+            Err(e) => return Err(Error::io("cannot lock", path, e)),
+        }
+    }
 }
 
 /// Take the lock exclusively only if nobody holds it.
@@ -58,8 +79,7 @@ pub fn shared(path: &Path) -> Result<Lock> {
             Err(_) => return Err(e),
         },
     };
-    file.lock_shared()
-        .map_err(|e| Error::io("cannot lock", path, e))?;
+    wait_for(path, || file.lock_shared())?;
     Ok(Lock { _file: Some(file) })
 }
 

@@ -132,7 +132,15 @@ fn main() {
         let old = libc::umask(0o022);
         libc::umask(old | 0o022);
     }
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        // --version and --help: printed like every answer, so a write error is reported.
+        Err(e) if !e.use_stderr() => {
+            ktx_bootstrap::out!("{}", e.render());
+            std::process::exit(exit_code(exit::OK));
+        }
+        Err(e) => e.exit(),
+    };
     let flags_conflict = yes_and_no_input_typed(&matches);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let code = match run(cli, flags_conflict) {
@@ -145,13 +153,17 @@ fn main() {
             e.exit_code()
         }
     };
-    // Output lost to a full disk (not a closed pipe): a success that did not say its answer.
-    let code = match ktx_bootstrap::output::lost_output() {
+    std::process::exit(exit_code(code));
+}
+
+/// Output lost to a full disk (not a closed pipe): a success that did not say its answer
+/// fails.
+fn exit_code(code: i32) -> i32 {
+    match ktx_bootstrap::output::lost_output() {
         Some(why) if code == exit::OK => {
             errln!("error: the output could not be written: {why}");
             exit::ERROR
         }
         _ => code,
-    };
-    std::process::exit(code);
+    }
 }

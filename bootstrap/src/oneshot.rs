@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::manifest::RuntimeManifest;
+use crate::paths::Layout;
 use crate::protocol::Op;
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -22,13 +23,11 @@ fn error_message(stdout: &[u8]) -> Option<(String, String)> {
     ))
 }
 
-/// `<python> -m ktx_daemon`, as every ktx-daemon run starts. The venv is ktx's: what Python
-/// compiles on first use is kept for the next run, even where PYTHONDONTWRITEBYTECODE is set.
-pub fn ktx_daemon(python: &Path) -> Command {
-    let mut cmd = Command::new(python);
-    cmd.args(["-m", "ktx_daemon"])
-        .env_remove("PYTHONDONTWRITEBYTECODE");
-    cmd
+/// `<python> -I -m ktx_daemon` from `dir`, as every ktx-daemon run starts (`isolation`: the
+/// user's directory never reaches `sys.path`). The venv is ktx's: what Python compiles on first
+/// use is kept for the next run.
+pub fn ktx_daemon(python: &Path, dir: &Path) -> Command {
+    crate::isolation::python(python, dir, ["-m", "ktx_daemon"])
 }
 
 /// Read a child's pipe to the end on a thread of its own.
@@ -44,8 +43,8 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
 
 /// Run `op` one-shot. The child is supervised (`process`): if ktx is interrupted or
 /// terminated meanwhile, the op stops with it and ktx exits 130.
-pub fn run(m: &RuntimeManifest, op: Op, request: &Value) -> Result<Value> {
-    let mut cmd = ktx_daemon(Path::new(&m.python.executable));
+pub fn run(layout: &Layout, m: &RuntimeManifest, op: Op, request: &Value) -> Result<Value> {
+    let mut cmd = ktx_daemon(Path::new(&m.python.executable), &layout.version_dir());
     cmd.arg(op.name())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -102,6 +101,11 @@ fn run_child(mut cmd: Command, op: Op, request: &Value) -> Result<Value> {
                 .map(|(_, m)| m)
                 .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string()),
         }),
+        Some(1) if error_message(&out.stdout).is_none() && refused_ktx_style(&out.stderr) => {
+            Err(Error::Rejected {
+                message: one_line(&out.stderr),
+            })
+        }
         code => {
             let detail = error_message(&out.stdout)
                 .map(|(_, m)| m)
@@ -117,6 +121,43 @@ fn run_child(mut cmd: Command, op: Op, request: &Value) -> Result<Value> {
     }
 }
 
+/// KTX's own ktx-daemon exits 1 for every failure and tells them apart on stderr: a refused
+/// request (ValueError, pydantic's ValidationError, bad JSON) is printed as its bare message,
+/// anything else as `TypeName: message` (or a traceback). The first is our exit 3.
+fn refused_ktx_style(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return false;
+    };
+    if first.starts_with("Traceback ") {
+        return false;
+    }
+    let typed = first.split_once(": ").is_some_and(|(name, _)| {
+        let name = name.rsplit('.').next().unwrap_or(name);
+        !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.starts_with(|c: char| c.is_ascii_uppercase())
+            && ["Error", "Exception", "Exit", "Interrupt", "Warning"]
+                .iter()
+                .any(|s| name.ends_with(s))
+    });
+    !typed
+}
+
+/// A message of several lines as one (KTX's pydantic errors span three), at most 600 chars.
+fn one_line(bytes: &[u8]) -> String {
+    let joined = String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For further information visit"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    match joined.char_indices().nth(600) {
+        Some((i, _)) => format!("{}...", &joined[..i]),
+        None => joined,
+    }
+}
+
 fn last_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .lines()
@@ -124,4 +165,32 @@ fn last_line(bytes: &[u8]) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ktx_style_failures_are_refusals_when_bare_and_internal_when_typed() {
+        for refused in [
+            "unknown measure 'orders.nope'\n",
+            "1 validation error for SemanticLayerQueryRequest\nquery\n  Field required [type=missing]\n",
+            "Expecting value: line 1 column 1 (char 0)\n",
+        ] {
+            assert!(refused_ktx_style(refused.as_bytes()), "{refused}");
+        }
+        for internal in [
+            "KeyError: 'sources'\n",
+            "sqlglot.errors.ParseError: bad\n",
+            "Traceback (most recent call last):\n  File x\nValueError: y\n",
+            "",
+        ] {
+            assert!(!refused_ktx_style(internal.as_bytes()), "{internal}");
+        }
+        assert_eq!(
+            one_line(b"1 validation error for Q\nquery\n  Field required\nFor further information visit https://x\n"),
+            "1 validation error for Q; query; Field required"
+        );
+    }
 }

@@ -73,27 +73,57 @@ impl Layout {
         }
     }
 
-    /// Every runtime version directory under the root, this one included (a directory that
-    /// holds a manifest, a venv, logs or a daemon lock), sorted by name.
+    /// Every runtime version directory under the root that ktx provably made, this one
+    /// included, sorted by name: a real directory (never a symlink) whose name parses as a
+    /// version and which holds a `manifest.json` written by ktx for that version (`owned`).
+    /// The root may be a directory the user shares with other things (`KTX_RUNTIME_DIR=$HOME`):
+    /// nothing else under it is ever taken for a runtime.
     pub fn all_versions(&self) -> Vec<Layout> {
         let Ok(rd) = std::fs::read_dir(&self.root) else {
             return Vec::new();
         };
         let mut found: Vec<Layout> = rd
             .flatten()
-            .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| !n.starts_with('.') && n != "tools" && n != "python")
+            .take(MAX_ROOT_ENTRIES)
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| is_version(n))
             .map(|n| self.for_version(&n))
-            .filter(|l| {
-                l.manifest().exists()
-                    || l.venv().exists()
-                    || l.logs().exists()
-                    || l.daemon_lock().exists()
-            })
+            .filter(|l| l.owned().is_ok())
             .collect();
         found.sort_by(|a, b| a.version.cmp(&b.version));
         found
+    }
+
+    /// Why this version directory is ktx's: `Ok(reason)` when it is a real directory (not a
+    /// symlink) named as a version, holding a regular `manifest.json` that parses as ktx's
+    /// manifest and names this version; else `Err(why not)`.
+    pub fn owned(&self) -> std::result::Result<String, String> {
+        if !is_version(&self.version) {
+            return Err(format!("{:?} is not a version", self.version));
+        }
+        let dir = self.version_dir();
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => return Err("a symlink".into()),
+            Ok(m) if !m.is_dir() => return Err("not a directory".into()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let manifest = self.manifest();
+        match std::fs::symlink_metadata(&manifest) {
+            Ok(m) if m.is_file() && m.len() <= MAX_MANIFEST_BYTES => {}
+            Ok(_) => return Err("manifest.json is not a regular file of ktx's size".into()),
+            Err(_) => return Err("no manifest.json".into()),
+        }
+        match crate::manifest::read(self) {
+            crate::manifest::State::Present(m) if m.cli_version == self.version => Ok(format!(
+                "a runtime ktx {} installed (manifest.json of {})",
+                m.cli_version, m.installed_at
+            )),
+            crate::manifest::State::Present(m) => {
+                Err(format!("its manifest.json names version {}", m.cli_version))
+            }
+            _ => Err("manifest.json is not ktx's".into()),
+        }
     }
 
     pub fn version_dir(&self) -> PathBuf {
@@ -204,6 +234,33 @@ pub fn venv_bin(venv: &Path, name: &str) -> PathBuf {
     }
 }
 
+/// How many entries of the root a listing reads at most: the root may be a crowded shared
+/// directory, and a walk over it stays bounded.
+const MAX_ROOT_ENTRIES: usize = 10_000;
+/// A manifest ktx writes is about 1 KB; anything much larger is not one.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Whether `name` reads as a ktx version: `MAJOR.MINOR.PATCH` in digits, optionally followed
+/// by `-` or `+` and dot-separated `[0-9A-Za-z-]` identifiers (semver's shape).
+pub fn is_version(name: &str) -> bool {
+    let (core, rest) = match name.find(['-', '+']) {
+        Some(i) => (&name[..i], Some(&name[i + 1..])),
+        None => (name, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+        && rest.is_none_or(|r| {
+            !r.is_empty()
+                && r.len() <= 64
+                && r.split(['.', '+']).all(|id| {
+                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        })
+}
+
 fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -255,6 +312,34 @@ pub fn default_root() -> crate::error::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_version_shaped_names_are_versions() {
+        for ok in [
+            "0.1.0",
+            "10.20.30",
+            "1.0.0-rc.1",
+            "1.0.0+build.5",
+            "0.0.9-dev",
+        ] {
+            assert!(is_version(ok), "{ok}");
+        }
+        for bad in [
+            "myproject",
+            "server",
+            "1.0",
+            "1.0.0.0",
+            ".1.0.0",
+            "1.0.0-",
+            "v1.0.0",
+            "..",
+            "1.0.0/x",
+            "tools",
+            "python",
+        ] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn the_flag_wins_over_the_environment() {

@@ -62,15 +62,10 @@ fn origin_of(path: &Path, layout: &Layout) -> Origin {
     }
 }
 
-/// A `uv python ...` command run from the runtime root.
+/// A `uv python ...` command (run from the runtime root: `uv::command`).
 fn uv_python(uv: &Uv, layout: &Layout) -> Command {
     let mut cmd = crate::uv::command(&uv.path, layout);
-    let cwd = if layout.root.is_dir() {
-        layout.root.clone()
-    } else {
-        std::env::temp_dir()
-    };
-    cmd.current_dir(cwd).arg("python");
+    cmd.arg("python");
     cmd
 }
 

@@ -7,8 +7,11 @@
 //! What ktx sets for uv and what it leaves to the user (see the README):
 //! - UV_PYTHON_INSTALL_DIR: set to `<root>/python` unless the user set it, so interpreters uv
 //!   downloads for the runtime belong to ktx and `uv python uninstall` cannot break the venv.
-//! - UV_CACHE_DIR, UV_PYTHON_DOWNLOADS, UV_OFFLINE, indexes, uv.toml: left alone, so a corporate
-//!   index, an offline mode or a shared cache configured for uv keeps working for ktx.
+//! - UV_CACHE_DIR, UV_PYTHON_DOWNLOADS, UV_OFFLINE, indexes, the user's uv.toml: left alone, so
+//!   a corporate index, an offline mode or a shared cache configured for uv keeps working for
+//!   ktx. uv runs from the runtime root with no configuration discovered around it: a
+//!   `uv.toml`, `[tool.uv]` or `.python-version` in the user's directory is never read
+//!   (`isolation`), the user's own uv.toml is named through UV_CONFIG_FILE.
 //! - TLS trust: uv trusts what ktx's own downloads trust. A user's SSL_CERT_FILE (or their own
 //!   UV_SYSTEM_CERTS / UV_NATIVE_TLS) wins. Otherwise uv uses the system store
 //!   (UV_SYSTEM_CERTS, and UV_NATIVE_TLS for older uv), so a TLS-intercepting proxy whose CA is
@@ -126,6 +129,8 @@ pub fn version(uv: &Path) -> Result<String> {
 /// A `uv` command with the environment ktx decides on (module docs).
 pub fn command(uv: &Path, layout: &Layout) -> Command {
     let mut cmd = Command::new(uv);
+    cmd.current_dir(crate::isolation::uv_dir(&layout.root));
+    crate::isolation::uv_config(&mut cmd);
     if std::env::var_os("UV_PYTHON_INSTALL_DIR").is_none() {
         cmd.env("UV_PYTHON_INSTALL_DIR", layout.python_installs());
     }

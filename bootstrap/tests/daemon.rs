@@ -95,6 +95,7 @@ fn http(port: u16, token: Option<&str>, method: &str, path: &str, body: &str) ->
 fn other_version_with_daemon(sb: &Sandbox, v: &str) -> (PathBuf, u32) {
     let dir = sb.root().join(v);
     copy_tree(&sb.version_dir(), &dir);
+    set_manifest_version(&dir, v);
     for f in [
         "daemon.json",
         "daemon.log",

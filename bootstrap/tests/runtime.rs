@@ -379,7 +379,7 @@ fn prune_removes_other_versions_but_not_the_current_or_one_in_use() {
     for old in ["0.0.1", "0.0.2"] {
         let d = sb.root().join(old);
         std::fs::create_dir_all(d.join("venv/bin")).unwrap();
-        std::fs::write(d.join("manifest.json"), "{}").unwrap();
+        std::fs::write(d.join("manifest.json"), ktx_manifest(old)).unwrap();
         std::fs::write(d.join("venv/bin/python"), vec![0u8; 4096]).unwrap();
     }
     // A running ktx of 0.0.2 holds its use lock shared.
@@ -465,7 +465,7 @@ fn prune_deletes_nothing_without_yes_and_says_how_to_preview() {
     let sb = Sandbox::new();
     let old = sb.root().join("0.0.1");
     std::fs::create_dir_all(old.join("venv")).unwrap();
-    std::fs::write(old.join("manifest.json"), "{}").unwrap();
+    std::fs::write(old.join("manifest.json"), ktx_manifest("0.0.1")).unwrap();
     sb.ktx()
         .args(["runtime", "prune"])
         .assert()
@@ -496,7 +496,7 @@ fn prune_with_both_yes_and_no_input_is_a_usage_error_that_deletes_nothing() {
     let sb = Sandbox::new();
     let old = sb.root().join("0.0.1");
     std::fs::create_dir_all(old.join("venv")).unwrap();
-    std::fs::write(old.join("manifest.json"), "{}").unwrap();
+    std::fs::write(old.join("manifest.json"), ktx_manifest("0.0.1")).unwrap();
     sb.ktx()
         .args(["runtime", "prune", "--yes", "--no-input"])
         .assert()

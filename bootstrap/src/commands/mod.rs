@@ -86,7 +86,7 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
             Err(why) => errln!("warning: the daemon did not answer ({why}); running one-shot"),
         }
     }
-    let answer = crate::oneshot::run(&m, op, request)?;
+    let answer = crate::oneshot::run(&ctx.layout, &m, op, request)?;
     if mode == DaemonMode::Auto && via == Via::Default && daemon::burst::noticed(&ctx.layout) {
         // Started after this command prints its answer (`main`), for the next ones.
         ctx.start_daemon_after.set(true);

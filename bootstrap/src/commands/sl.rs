@@ -180,7 +180,12 @@ pub fn query(ctx: &Ctx, connection_id: Option<&str>, a: &QueryArgs) -> Result<()
                 .max_rows
                 .or_else(|| limit.map(|l| l.min(u32::MAX.into()) as u32))
                 .unwrap_or(DEFAULT_LIMIT);
-            let r = crate::sqlite::execute(db, &sql, max_rows as usize)?;
+            let r = crate::sqlite::execute(
+                db,
+                &sql,
+                max_rows as usize,
+                std::time::Duration::from_secs(a.execute_timeout.into()),
+            )?;
             plan.insert(
                 "execution".into(),
                 json!({"mode": "executed", "driver": conn.driver, "maxRows": max_rows,

@@ -69,7 +69,8 @@ pub fn spawn(
         .try_clone()
         .map_err(|e| Error::io("cannot open the daemon log", &log_path, e))?;
     let features: Vec<&str> = m.features.iter().map(|f| f.name()).collect();
-    let mut cmd = crate::oneshot::ktx_daemon(Path::new(&m.python.executable));
+    let mut cmd =
+        crate::oneshot::ktx_daemon(Path::new(&m.python.executable), &layout.version_dir());
     cmd.args(["serve-http", "--host", "127.0.0.1", "--port", "0"])
         .arg("--idle-timeout")
         .arg(super::idle_seconds().to_string())

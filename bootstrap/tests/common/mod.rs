@@ -152,6 +152,29 @@ impl Drop for Sandbox {
     }
 }
 
+/// A manifest.json as ktx writes it, for version `v` (an old runtime for prune and status).
+pub fn ktx_manifest(v: &str) -> String {
+    serde_json::json!({
+        "cliVersion": v,
+        "wheel": {"file": format!("kaelio_ktx-{v}-py3-none-any.whl"), "sha256": "0".repeat(64)},
+        "python": {"executable": "/nonexistent/python", "version": "3.11.2",
+                   "base": "/usr/bin/python3", "source": "system"},
+        "daemon": "/nonexistent/ktx-daemon",
+        "features": ["core"],
+        "uv": {"path": "/nonexistent/uv", "version": "0.13.9", "source": "PATH"},
+        "installedAt": "2026-01-01T00:00:00Z"
+    })
+    .to_string()
+}
+
+/// Make `dir`'s manifest.json name version `v` (a copied runtime posing as another version).
+pub fn set_manifest_version(dir: &Path, v: &str) {
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    m["cliVersion"] = v.into();
+    std::fs::write(path, m.to_string()).unwrap();
+}
+
 /// What a tree takes on disk (files' lengths, symlinks not followed).
 pub fn tree_size(p: &Path) -> u64 {
     let mut total = 0;

@@ -244,10 +244,11 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
     if let Some(m) = runtime.manifest() {
         match manifest::unusable(m) {
             Some(why) => out.push(fail(CheckId::Interpreter, why, REBUILD)),
-            None => match run_quiet(
-                Command::new(&m.python.executable)
-                    .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]),
-            ) {
+            None => match run_quiet(&mut crate::isolation::python(
+                Path::new(&m.python.executable),
+                &layout.version_dir(),
+                ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            )) {
                 Ok(v) => out.push(ok(
                     CheckId::Interpreter,
                     format!(
@@ -282,7 +283,8 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             }
         }
         let python = Path::new(&m.python.executable);
-        match run_quiet(crate::oneshot::ktx_daemon(python).arg("--version")) {
+        match run_quiet(crate::oneshot::ktx_daemon(python, &layout.version_dir()).arg("--version"))
+        {
             Ok(v) if v == format!("ktx-daemon {}", layout.version) => {
                 out.push(ok(CheckId::KtxDaemon, v))
             }
@@ -308,7 +310,11 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
                 },
                 m.feature_list()
             );
-            match run_quiet(&mut install::probe_command(python, &code)) {
+            match run_quiet(&mut install::probe_command(
+                python,
+                &layout.version_dir(),
+                &code,
+            )) {
                 Ok(_) => out.push(ok(CheckId::Imports, what)),
                 Err(e) => out.push(fail(CheckId::Imports, e, REBUILD)),
             }
@@ -379,7 +385,6 @@ fn index_check(
     ])
     .env("UV_HTTP_RETRIES", "0")
     .env("UV_HTTP_TIMEOUT", "15")
-    .current_dir(std::env::temp_dir())
     .stdin(std::process::Stdio::piped())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());

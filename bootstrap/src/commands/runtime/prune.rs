@@ -1,5 +1,11 @@
 //! `ktx runtime prune [--dry-run]`: other versions' runtimes, old logs and unused downloaded uv
 //! versions; deletes only with --yes (or KTX_YES), and never what a running ktx uses.
+//!
+//! Only what ktx provably made is deleted: a version directory whose name parses as a version
+//! and which holds ktx's manifest for that version (`Layout::owned`), an `install-*.log` file
+//! in this version's logs, a `tools/uv/<version>` directory holding a uv. Nothing is followed
+//! through a symlink, nothing is created where a symlink points, and `--dry-run` says why each
+//! item qualifies.
 
 use crate::context::Ctx;
 use crate::daemon::Stopped;
@@ -52,6 +58,10 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
             continue;
         }
         let (name, path) = (other.version.clone(), other.version_dir());
+        let why = match other.owned() {
+            Ok(why) => why,
+            Err(_) => continue,
+        };
         // A running ktx of that version holds the use lock shared.
         let Some(_guard) = lock::try_exclusive(&other.use_lock())? else {
             say(format!("kept {} (in use by a running ktx)", path.display()));
@@ -85,14 +95,24 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
         }
         freed += size;
         removals += 1;
-        say(format!("{verb} {} ({})", path.display(), human(size)));
+        say(format!(
+            "{verb} {} ({}): {why}",
+            path.display(),
+            human(size)
+        ));
     }
     // Old install logs of this version: keep the five newest.
     if let Ok(rd) = std::fs::read_dir(layout.logs()) {
         let mut logs: Vec<PathBuf> = rd
             .flatten()
+            .take(10_000)
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().to_string();
+                n.starts_with("install-")
+                    && n.ends_with(".log")
+                    && e.file_type().is_ok_and(|t| t.is_file())
+            })
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
             .collect();
         logs.sort();
         let n = logs.len().saturating_sub(5);
@@ -103,17 +123,26 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
             }
             freed += size;
             removals += 1;
-            say(format!("{verb} {} ({})", old.display(), human(size)));
+            say(format!(
+                "{verb} {} ({}): an install log older than the five newest",
+                old.display(),
+                human(size)
+            ));
         }
     }
     // Downloaded uv versions that no remaining runtime uses and this package does not pin.
     let pin = Package::locate().ok().map(|p| p.manifest.uv.version);
     if let Ok(rd) = std::fs::read_dir(layout.tools_uv()) {
-        for e in rd.flatten() {
+        for e in rd.flatten().take(10_000) {
             let v = e.file_name().to_string_lossy().to_string();
             let p = e.path();
-            if v.starts_with('.')
-                || !p.is_dir()
+            let real_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            let holds_uv = ["uv", "uv.exe"]
+                .iter()
+                .any(|b| std::fs::symlink_metadata(p.join(b)).is_ok_and(|m| m.is_file()));
+            if !crate::paths::is_version(&v)
+                || !real_dir
+                || !holds_uv
                 || Some(&v) == pin.as_ref()
                 || kept_uv.iter().any(|k| Path::new(k).starts_with(&p))
             {
@@ -125,7 +154,11 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
             }
             freed += size;
             removals += 1;
-            say(format!("{verb} {} ({})", p.display(), human(size)));
+            say(format!(
+                "{verb} {} ({}): a uv ktx downloaded that no runtime uses",
+                p.display(),
+                human(size)
+            ));
         }
     }
     say(format!(
