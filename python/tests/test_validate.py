@@ -88,7 +88,6 @@ def test_structural_errors_name_the_source_and_field():
         "source 'bad_join': join to 'nowhere': unknown source 'nowhere'",
         "source 'bad_rel': join to 'dup_cols': 'relationship' must be one of many_to_one, one_to_many, one_to_one",
         "source 'join_cols': join to 'dup_cols': unknown column 'idx' of join_cols in on 'idx = dup_cols.nope'",
-        "source 'join_self': join to 'join_self': a source cannot join itself",
         "source 'join_shape': join to 'dup_cols': cannot use on 'id > dup_cols.id'",
         "source 'not-an-identifier': the name must be an identifier",
         "sources[16]: a source must be an object",

@@ -50,7 +50,8 @@ COLUMN_KEYS = (
     "name", "type", "role", "visibility", "description", "descriptions", "expr", "natural_granularity",
     "constraints", "enum_values", "tests",
 )
-JOIN_KEYS = ("to", "on", "relationship", "alias")
+JOIN_KEYS = ("to", "on", "relationship", "alias", "source")
+JOIN_PROVENANCES = ("formal", "inferred", "manual")  # a join's ``source``: KTX's catalogue says how it was found
 MEASURE_KEYS = ("name", "expr", "filter", "segments", "description")
 SEGMENT_KEYS = ("name", "expr", "description")
 
@@ -336,16 +337,24 @@ class _Builder:
         self.errors_of: Dict[Optional[str], List[str]] = {}
         self.warnings: List[Tuple[Optional[str], str]] = []
         self.current: Optional[str] = None  # the source being built
+        self.seen: set = set()  # every error and warning reported so far
         self.measure_nodes = 0  # the nodes of every measure built so far (MAX_MODEL_MEASURE_NODES)
 
     # ---------------------------------------------------------------- helpers
     def error(self, where: str, message: str) -> None:
         text = f"{where}: {message}"
+        if text in self.seen:  # each problem is reported once
+            return
+        self.seen.add(text)
         self.errors.append(text)
         self.errors_of.setdefault(self.current, []).append(text)
 
     def warn(self, source: Optional[str], where: str, message: str) -> None:
-        self.warnings.append((source, f"{where}: {message}"))
+        text = f"{where}: {message}"
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        self.warnings.append((source, text))
 
     def unknown_keys(self, data: Dict[str, Any], allowed: Tuple[str, ...], source: Optional[str], where: str) -> None:
         for key in data:
@@ -824,11 +833,21 @@ class _Builder:
                 continue
             on = self.req_str(item, "on", jwhere)
             alias = self.opt_str(item, "alias", jwhere)
+            provenance = item.get("source")
+            if provenance is not None and provenance not in JOIN_PROVENANCES:
+                self.warn(name, jwhere, f"unknown source {provenance!r} (ignored); known: {', '.join(JOIN_PROVENANCES)}")
+            marked = " (marked source: inferred)" if provenance == "inferred" else ""
             if to not in drafts:
                 self.error(jwhere, f"unknown source '{to}'; known sources: {known(sorted(drafts))}")
                 continue
             if to == name:
-                self.error(jwhere, "a source cannot join itself")
+                # KTX keeps such a join and its paths never use it: a warning, left out of paths
+                self.warn(
+                    name,
+                    jwhere,
+                    f"ignored: joins[{i}] joins {name} to itself{marked}; a source cannot join itself "
+                    "(a self-join needs an alias, which is not supported)",
+                )
                 continue
             if on is None:
                 continue
@@ -836,11 +855,13 @@ class _Builder:
             if pairs is None:
                 continue
             if to in seen_targets:
+                # KTX takes the first of equal join paths: the later ones are left out
                 self.warn(
                     name,
                     jwhere,
                     f"ignored: joins[{seen_targets[to]}] already joins {to}"
-                    + (f" (aliased joins such as '{alias}' are not supported)" if alias else ""),
+                    + (f" (aliased joins such as '{alias}' are not supported)" if alias else "")
+                    + f"; joins[{i}]{marked} is left out of join paths",
                 )
                 continue
             if alias:
