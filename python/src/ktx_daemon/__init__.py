@@ -1,4 +1,4 @@
-"""ktx-daemon: KTX's daemon protocol over one-shot JSON ops and a local HTTP server."""
+"""ktx-daemon: KTX's daemon protocol as one-shot JSON ops and an ASGI app the runtime host serves."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
     ktx-daemon --version
     ktx-daemon <op>            one JSON object on stdin -> one JSON object (one line) on stdout
-    ktx-daemon serve-http ...  the local HTTP daemon (see ktx_daemon.server)
+
+The HTTP daemon is the runtime host's (``python -m ktx_host serve-http``), serving
+``ktx_daemon.app:create_app``.
 
 Exit codes and error kinds are ``ktx_daemon.protocol``'s. On error stdout carries
 ``{"error": {"kind", "message"}}`` and stderr one line ``ktx-daemon: error: <message>``;
@@ -20,11 +22,6 @@ from . import protocol
 
 USAGE = """usage: ktx-daemon --version
        ktx-daemon <op>   (reads one JSON object on stdin, writes one JSON object on stdout)
-       ktx-daemon serve-http --host 127.0.0.1 --port 0 [--ready-file PATH] [--state-file PATH]
-                             [--lock-file PATH] [--log-file PATH] [--watch PATH]...
-                             [--wheel-sha256 HEX] [--reason WHY] [--access-log]
-                             [--idle-timeout SECONDS] [--preload-model] [--log-level LEVEL]
-                             (token: env KTX_DAEMON_TOKEN)
 ops: {ops}"""
 
 
@@ -76,14 +73,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         sys.stdout.write(f"ktx-daemon {__version__}\n")
         return protocol.EXIT_OK
-    if first == "serve-http":
-        from .server import serve_main
-
-        return serve_main(args[1:])
     op = protocol.BY_NAME.get(first)
     if op is None:
+        hint = "; the daemon is served by python -m ktx_host serve-http" if first == "serve-http" else ""
         return report(
-            protocol.classify(protocol.UsageError(f"unknown op '{first}'; known ops: {', '.join(names)}, serve-http"))
+            protocol.classify(protocol.UsageError(f"unknown op '{first}'; known ops: {', '.join(names)}{hint}"))
         )
     if len(args) > 1:
         return report(

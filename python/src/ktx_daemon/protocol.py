@@ -1,8 +1,9 @@
 """The daemon protocol in one place: the op table, exit codes, error kinds and their mapping.
 
-Both transports use it: the one-shot CLI (``ktx-daemon <op>``, exit codes) and the HTTP server
-(``POST <route>``, status codes). An op is found by its one-shot name or by its route, never by
-anything else; an unknown name is a usage error (exit 2), an unknown route a 404.
+Both transports use it: the one-shot CLI (``ktx-daemon <op>``, exit codes) and the HTTP app
+(``ktx_daemon.app``: ``POST <route>``, status codes). An op is found by its one-shot name or by
+its route, never by anything else; an unknown name is a usage error (exit 2), an unknown route a
+404 (the runtime host's answer).
 
     exception                         kind        exit  HTTP
     semantic_layer RejectedError      rejected    3     400   (LimitError is one)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ktx_daemon import lifecycle
+from ktx_host import lifecycle
 
 
 def holder(lock: Path) -> subprocess.Popen:
@@ -22,7 +22,7 @@ def holder(lock: Path) -> subprocess.Popen:
     code = textwrap.dedent(
         f"""
         import sys, time
-        from ktx_daemon import lifecycle
+        from ktx_host import lifecycle
         fd = lifecycle.hold_lock({str(lock)!r})
         print("held", flush=True)
         time.sleep(60)
@@ -86,7 +86,7 @@ def test_the_log_rotates_at_its_cap_and_the_daemon_writes_to_the_fresh_one(tmp_p
     code = textwrap.dedent(
         f"""
         import sys
-        from ktx_daemon import lifecycle
+        from ktx_host import lifecycle
         cap = lifecycle.LogCap({str(log)!r}, cap=1000)
         print("x" * 600, flush=True)
         assert not cap.check()

@@ -73,15 +73,14 @@ def hold_lock(path: str) -> int:
     return fd
 
 
-def write_state(path: str, data: Dict[str, Any]) -> None:
-    """Write ``data`` as JSON to ``path`` atomically, readable by its owner only."""
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed over it), mode 0600."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
@@ -92,6 +91,11 @@ def write_state(path: str, data: Dict[str, Any]) -> None:
         except OSError:
             pass
         raise
+
+
+def write_state(path: str, data: Dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, readable by its owner only."""
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def names_me(path: Optional[str]) -> bool:
@@ -167,7 +171,7 @@ class LogCap:
             os.dup2(fd, 2)
         finally:
             os.close(fd)
-        sys.stderr.write(f"ktx-daemon: {utc_now()} log rotated (the previous one is {self.path}.1)\n")
+        sys.stderr.write(f"ktx-host: {utc_now()} log rotated (the previous one is {self.path}.1)\n")
         sys.stderr.flush()
         return True
 
