@@ -24,8 +24,12 @@ struct Cli {
 #[derive(Args, Clone)]
 struct PayloadArgs {
     /// A payload project (a directory with a hatchling pyproject.toml), relative to the
-    /// repository; repeat it to merge several into the one kaelio-ktx wheel.
-    #[arg(long = "project", value_name = "DIR", default_value = ktx_release::pack::DEFAULT_PROJECT)]
+    /// repository; repeat it to merge several into the one kaelio-ktx wheel. The runtime host
+    /// (python/host) is merged into every wheel. `DIR#pkg,pkg` takes only those import packages
+    /// of the project (and its scripts and entry points that point into them), e.g.
+    /// `--project python#semantic_layer`; an unknown name is refused. `#` is special in neither
+    /// Windows nor POSIX paths: the first `#` always starts the list.
+    #[arg(long = "project", value_name = "DIR[#PKG,...]", default_value = ktx_release::pack::DEFAULT_PROJECT)]
     projects: Vec<PathBuf>,
 }
 

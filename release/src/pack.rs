@@ -5,7 +5,7 @@
 //! is packed with a warning (test packages of a plain `cargo build` binary); `verify` refuses it.
 
 use crate::native;
-use crate::payload::Payload;
+use crate::payload::{Payload, ProjectSpec};
 use crate::set_mode;
 use crate::uvpin;
 use crate::verify;
@@ -111,6 +111,10 @@ warning: this package is for tests only: `ktx-release verify` (and `check`, and 
         packages: opts.wheel.packages.clone(),
         uv: uvpin::resolve(opts.pin_cache, opts.require_github_pins)?,
     };
+    // `payload`: what the runtime host runs, as the wheel's ktx_host/payload.json says (verify
+    // holds them equal).
+    let mut manifest = serde_json::to_value(&manifest)?;
+    manifest["payload"] = serde_json::to_value(&opts.wheel.payload)?;
     write(
         &dir.join(MANIFEST_PATH),
         &(serde_json::to_string_pretty(&manifest)? + "\n"),
@@ -169,6 +173,9 @@ pub fn npm_command() -> &'static str {
 /// The payload project of the default shape.
 pub const DEFAULT_PROJECT: &str = "python";
 
+/// The runtime host's project, merged into every wheel whatever the `--project`s.
+pub const HOST_PROJECT: &str = "python/host";
+
 /// Build the wheel of the default payload (python/) into `out_dir`.
 pub fn build_wheel(repo: &Path, out_dir: &Path) -> Result<BuiltWheel> {
     build_payload_wheel(repo, &[PathBuf::from(DEFAULT_PROJECT)], out_dir)
@@ -197,10 +204,22 @@ pub fn build_payload_wheel_as(
     wheel::build(&payload, out_dir)
 }
 
-/// The merged payload of `projects` at the workspace version.
+/// The merged payload of `projects` (each `DIR` or `DIR#pkg,pkg`, see `ProjectSpec`) and the
+/// runtime host at the workspace version.
 pub fn load_payload(repo: &Path, projects: &[PathBuf]) -> Result<Payload> {
-    let roots: Vec<PathBuf> = projects.iter().map(|p| repo.join(p)).collect();
-    Payload::load(&roots, &Workspace::load(repo)?.version)
+    let specs = projects
+        .iter()
+        .map(|p| {
+            let mut spec = ProjectSpec::parse(p)?;
+            spec.dir = repo.join(&spec.dir);
+            Ok(spec)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Payload::load(
+        &specs,
+        &repo.join(HOST_PROJECT),
+        &Workspace::load(repo)?.version,
+    )
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {

@@ -10,18 +10,82 @@
 //! Requires-Python is the conjunction of all, simplified; description, readme, license, URLs
 //! and license files come from the first project.
 //!
+//! The runtime host (`python/host`, package `ktx_host`) is the toolchain's, not a payload's: it
+//! is merged into every payload as one more project, after the given ones (so the readme and
+//! license stay the first given project's). The payload's `[tool.kaelio-ktx]` declaration (app
+//! factory and one-shot module, defaults [`DEFAULT_APP`] and [`DEFAULT_ONESHOT`]) is resolved
+//! here, checked against the merged packages, and written into the wheel as
+//! `ktx_host/payload.json` (see [`Payload::payload_json`]), which the host reads.
+//!
+//! A project may be given as `DIR#pkg,pkg` to take only those of its import packages (with the
+//! scripts and entry points that point into them); see [`ProjectSpec`].
+//!
 //! [`Payload::write_project`] writes the same payload as a standard hatchling project (what
 //! KTX's own release script generates and builds with `uv build`); the tests build it and
 //! compare with the wheel of [`crate::wheel`].
 
 use crate::pep508::{merge_requires_python, normalize_name, Requirement};
-use crate::pyproject::{License, PyProject, Readme};
+use crate::pyproject::{top_level, License, PyProject, Readme};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The distribution every payload is published as.
 pub const DIST_NAME: &str = "kaelio-ktx";
+
+/// The runtime host's import package; `payload.json` goes into it.
+pub const HOST_PACKAGE: &str = "ktx_host";
+
+/// The app factory the host serves when no project declares `[tool.kaelio-ktx] app` (KTX's).
+pub const DEFAULT_APP: &str = "ktx_daemon.app:create_app";
+
+/// The one-shot module when no project declares `[tool.kaelio-ktx] oneshot` (KTX's).
+pub const DEFAULT_ONESHOT: &str = "ktx_daemon";
+
+/// One `--project` argument: a project directory, and optionally which of its import packages to
+/// take (`DIR#pkg,pkg`: `#` is special in neither Windows nor POSIX paths, so the first `#`
+/// always starts the list; a project directory whose path holds `#` cannot be named).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectSpec {
+    pub dir: PathBuf,
+    /// None: every package of the project.
+    pub only: Option<Vec<String>>,
+}
+
+impl ProjectSpec {
+    pub fn parse(arg: &Path) -> Result<Self> {
+        let text = arg.to_string_lossy();
+        let Some((dir, list)) = text.split_once('#') else {
+            return Ok(ProjectSpec {
+                dir: arg.to_path_buf(),
+                only: None,
+            });
+        };
+        let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
+        let identifier = |n: &str| {
+            let mut c = n.chars();
+            c.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && c.all(|c| c == '_' || c.is_alphanumeric())
+        };
+        if dir.is_empty() || names.iter().any(|n| !identifier(n)) {
+            bail!(
+                "--project {text}: after `#` comes a comma-separated list of import package names (e.g. python#semantic_layer); hint: a project directory whose path holds `#` cannot be named, rename it"
+            );
+        }
+        Ok(ProjectSpec {
+            dir: PathBuf::from(dir),
+            only: Some(names),
+        })
+    }
+}
+
+/// What the runtime host runs of the payload: `ktx_host/payload.json` without the package list,
+/// and the runtime manifest's `payload`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    pub app: String,
+    pub oneshot: String,
+}
 
 /// One top-level import package and where it comes from.
 #[derive(Debug, Clone)]
@@ -60,25 +124,58 @@ pub struct Payload {
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
     /// Sorted by name.
     pub packages: Vec<Package>,
+    /// What the host serves and runs.
+    pub entry: Entry,
+    /// The host's package, where `payload.json` goes (none only for a payload merged without
+    /// the host, which no command builds).
+    pub host: Option<String>,
 }
 
 /// hatchling's default `license-files`: these prefixes, at the project root.
 const LICENSE_PREFIXES: [&str; 5] = ["LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS"];
 
 impl Payload {
-    /// Load each project root and merge them at `version`.
-    pub fn load(roots: &[PathBuf], version: &str) -> Result<Self> {
-        let projects = roots
+    /// Load each project (taking the packages it selects) and the host, and merge them at
+    /// `version`. The host given as a project too is merged once.
+    pub fn load(specs: &[ProjectSpec], host: &Path, version: &str) -> Result<Self> {
+        let host_dir = std::fs::canonicalize(host).with_context(|| {
+            format!(
+                "the runtime host project {} is missing; hint: it is part of this repository (python/host), restore it",
+                host.display()
+            )
+        })?;
+        let mut projects = Vec::new();
+        for spec in specs {
+            let mut p = PyProject::load(&spec.dir)?;
+            if let Some(only) = &spec.only {
+                p.select(only)?;
+            } else if std::fs::canonicalize(&spec.dir).ok().as_ref() == Some(&host_dir) {
+                continue; // merged below, once
+            }
+            projects.push(p);
+        }
+        let host = PyProject::load(&host_dir)?;
+        if !host
+            .import_packages()
             .iter()
-            .map(|r| PyProject::load(r))
-            .collect::<Result<Vec<_>>>()?;
-        Self::merge(&projects, version)
+            .any(|(name, _)| name == HOST_PACKAGE)
+        {
+            bail!(
+                "{}: tool.hatch.build.targets.wheel.packages: the runtime host must ship the package `{HOST_PACKAGE}`",
+                host.file().display()
+            );
+        }
+        Self::merge(&projects, Some(&host), version)
     }
 
-    pub fn merge(projects: &[PyProject], version: &str) -> Result<Self> {
+    /// Merge `projects`, then `host` (the toolchain's runtime host) as one more project.
+    pub fn merge(projects: &[PyProject], host: Option<&PyProject>, version: &str) -> Result<Self> {
         let Some(first) = projects.first() else {
             bail!("no payload project given (--project DIR)");
         };
+        let payload_projects = projects;
+        let all: Vec<PyProject> = projects.iter().chain(host).cloned().collect();
+        let projects = &all[..];
         let mut by_name: BTreeMap<String, &PyProject> = BTreeMap::new();
         for p in projects {
             if p.project.version != version {
@@ -242,6 +339,20 @@ impl Payload {
         }
         license_files.sort();
 
+        let own: Vec<String> = packages
+            .iter()
+            .filter(|p| payload_projects.iter().any(|x| x.file() == p.project))
+            .map(|p| p.name.clone())
+            .collect();
+        let entry = Entry {
+            app: declared(payload_projects, "app", DEFAULT_APP, &own, |d| {
+                d.app.as_deref()
+            })?,
+            oneshot: declared(payload_projects, "oneshot", DEFAULT_ONESHOT, &own, |d| {
+                d.oneshot.as_deref()
+            })?,
+        };
+
         Ok(Payload {
             version: version.to_string(),
             summary: first.project.description.clone(),
@@ -256,7 +367,25 @@ impl Payload {
             gui_scripts,
             entry_points,
             packages,
+            entry,
+            host: host.map(|_| HOST_PACKAGE.to_string()),
         })
+    }
+
+    /// `ktx_host/payload.json`: app, oneshot and every top-level package of the wheel, keys
+    /// sorted, one trailing newline (reproducible). None without the host.
+    pub fn payload_json(&self) -> Option<(String, String)> {
+        let host = self.host.as_ref()?;
+        let doc: BTreeMap<&str, serde_json::Value> = BTreeMap::from([
+            ("app", serde_json::Value::from(self.entry.app.clone())),
+            (
+                "oneshot",
+                serde_json::Value::from(self.entry.oneshot.clone()),
+            ),
+            ("packages", serde_json::Value::from(self.package_names())),
+        ]);
+        let text = serde_json::to_string_pretty(&doc).expect("strings serialize") + "\n";
+        Some((format!("{host}/payload.json"), text))
     }
 
     /// `kaelio_ktx`, as wheel file names spell the distribution.
@@ -382,7 +511,63 @@ impl Payload {
         for p in &self.packages {
             copy_tree(&p.dir, &dir.join(&p.name))?;
         }
+        if let Some((path, text)) = self.payload_json() {
+            std::fs::write(dir.join(path), text)?;
+        }
         Ok(())
+    }
+}
+
+/// One `[tool.kaelio-ktx]` field of the payload: declared by at most one value (two projects
+/// that disagree are refused, naming both), else `default`; its top-level module must be one of
+/// the payload's own packages (`own`: the host's do not count).
+fn declared(
+    projects: &[PyProject],
+    field: &str,
+    default: &str,
+    own: &[String],
+    get: impl Fn(&crate::pyproject::Declaration) -> Option<&str>,
+) -> Result<String> {
+    let mut found: Option<(&str, PathBuf)> = None;
+    for p in projects {
+        let Some(value) = get(&p.declaration) else {
+            continue;
+        };
+        match &found {
+            Some((old, file)) if *old != value => bail!(
+                "{}: tool.kaelio-ktx.{field}: `{value}` disagrees with `{old}` declared by {}; one payload has one {field}: declare it in one project",
+                p.file().display(),
+                file.display()
+            ),
+            Some(_) => {}
+            None => found = Some((value, p.file())),
+        }
+    }
+    let module = match &found {
+        Some((value, _)) => top_level(value),
+        None => top_level(default),
+    };
+    if own.iter().any(|p| p == module) {
+        return Ok(found.map_or(default, |f| f.0).to_string());
+    }
+    let shipped = if own.is_empty() {
+        "none".to_string()
+    } else {
+        own.join(", ")
+    };
+    match found {
+        Some((value, file)) => bail!(
+            "{}: tool.kaelio-ktx.{field}: `{value}` is in the package `{module}`, which the payload does not ship (its packages: {shipped}); hint: name a module of the merged projects, or add the project that ships `{module}` with --project",
+            file.display()
+        ),
+        None => bail!(
+            "tool.kaelio-ktx.{field}: no project declares it, and the default `{default}` is in the package `{module}`, which none of {} ships (its packages: {shipped}); hint: declare [tool.kaelio-ktx] {field} in the payload's pyproject",
+            projects
+                .iter()
+                .map(|p| p.file().display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -7,6 +7,10 @@
 //! backend, ...) is refused here with a one-line error naming the project file and the field,
 //! never silently left out. Tables that only serve development (`[tool.pytest]`,
 //! `[dependency-groups]`, `[tool.uv]`, `[tool.hatch.envs]`, the sdist target) are ignored.
+//!
+//! `[tool.kaelio-ktx]` is the payload declaration the runtime host reads: `app =
+//! "module:factory"` (the ASGI app factory the host serves) and `oneshot = "module"` (what `python
+//! -m` runs for one-shot ops); every other key there is refused.
 
 use crate::pep508::{valid_name, Requirement};
 use anyhow::{Context, Result};
@@ -65,6 +69,15 @@ pub enum License {
     Expression(String),
 }
 
+/// `[tool.kaelio-ktx]`: what the runtime host runs of this payload (each value optional).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Declaration {
+    /// `module.path:factory`: the ASGI app factory the host serves.
+    pub app: Option<String>,
+    /// `module.path`: what `python -m` runs for one-shot ops and the install check.
+    pub oneshot: Option<String>,
+}
+
 /// A parsed payload project: the metadata and where its import packages live.
 #[derive(Debug, Clone)]
 pub struct PyProject {
@@ -72,6 +85,7 @@ pub struct PyProject {
     pub project: Project,
     /// Package directories relative to `root`, e.g. `src/semantic_layer`.
     pub packages: Vec<String>,
+    pub declaration: Declaration,
 }
 
 /// `urls` read in file order (toml's tables are sorted; its deserializer is not).
@@ -331,11 +345,43 @@ impl PyProject {
                 ));
             }
         }
+        let declaration = r.declaration(&doc)?;
         Ok(PyProject {
             root: root.to_path_buf(),
             project,
             packages,
+            declaration,
         })
+    }
+
+    /// Keep only the import packages named in `only` (`--project DIR#pkg,pkg`), and the scripts
+    /// and entry points whose module is one of them. An unknown name is refused, naming the
+    /// project and the packages it has.
+    pub fn select(&mut self, only: &[String]) -> Result<()> {
+        let have: Vec<String> = self.import_packages().into_iter().map(|p| p.0).collect();
+        if let Some(unknown) = only.iter().find(|n| !have.contains(n)) {
+            anyhow::bail!(
+                "{}: tool.hatch.build.targets.wheel.packages has no package `{unknown}` to select (it has {}); hint: name one of those after `#` in --project",
+                self.file().display(),
+                have.join(", ")
+            );
+        }
+        let keep = |dir: &String| {
+            let name = Path::new(dir)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            only.contains(&name)
+        };
+        self.packages.retain(keep);
+        let kept = |target: &String| only.contains(&top_level(target).to_string());
+        self.project.scripts.retain(|_, t| kept(t));
+        self.project.gui_scripts.retain(|_, t| kept(t));
+        for eps in self.project.entry_points.values_mut() {
+            eps.retain(|_, t| kept(t));
+        }
+        self.project.entry_points.retain(|_, eps| !eps.is_empty());
+        Ok(())
     }
 
     /// The top-level import package of each package directory (`src/ktx_daemon` -> `ktx_daemon`).
@@ -492,6 +538,70 @@ impl Reader {
             return Err(missing());
         }
         Ok(packages)
+    }
+}
+
+/// The top-level module of an object reference or module path (`a.b:c` -> `a`).
+pub fn top_level(reference: &str) -> &str {
+    let module = reference.split(':').next().unwrap_or(reference).trim();
+    module.split('.').next().unwrap_or(module)
+}
+
+/// A dotted Python name (`a.b_c.d`), each part an identifier.
+fn dotted_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+impl Reader {
+    /// `[tool.kaelio-ktx]`: `app = "module:factory"`, `oneshot = "module"`.
+    fn declaration(&self, doc: &toml::Table) -> Result<Declaration> {
+        const TABLE: &str = "tool.kaelio-ktx";
+        let Some(v) = doc.get("tool").and_then(|t| t.get("kaelio-ktx")) else {
+            return Ok(Declaration::default());
+        };
+        let toml::Value::Table(t) = v else {
+            return Err(self.refuse(
+                TABLE,
+                "must be a table (app = \"module:factory\", oneshot = \"module\")",
+            ));
+        };
+        if let Some(k) = t.keys().find(|k| *k != "app" && *k != "oneshot") {
+            return Err(self.refuse(
+                &format!("{TABLE}.{k}"),
+                "not a key ktx-release knows (app = \"module:factory\", oneshot = \"module\")",
+            ));
+        }
+        let app = self.string(t, "app", "tool.kaelio-ktx.app")?;
+        if let Some(a) = &app {
+            let ok = a
+                .split_once(':')
+                .is_some_and(|(m, f)| dotted_name(m) && dotted_name(f));
+            if !ok {
+                return Err(self.refuse(
+                    "tool.kaelio-ktx.app",
+                    format!(
+                        "`{a}` is not `module.path:factory` (e.g. \"ktx_daemon.app:create_app\")"
+                    ),
+                ));
+            }
+        }
+        let oneshot = self.string(t, "oneshot", "tool.kaelio-ktx.oneshot")?;
+        if let Some(o) = &oneshot {
+            if !dotted_name(o) {
+                return Err(self.refuse(
+                    "tool.kaelio-ktx.oneshot",
+                    format!(
+                        "`{o}` is not a module path (e.g. \"ktx_daemon\"); `python -m` runs it"
+                    ),
+                ));
+            }
+        }
+        Ok(Declaration { app, oneshot })
     }
 }
 

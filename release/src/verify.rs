@@ -1,6 +1,7 @@
 //! Verification of a packed npm tarball: every required file present, the launcher and native
 //! binaries executable, the runtime manifest's digest equal to the wheel's, its Requires-Python
-//! and import packages equal to the wheel's METADATA and top-level packages, and the versions of
+//! and import packages equal to the wheel's METADATA and top-level packages, its `payload` (app
+//! and one-shot module) equal to the wheel's `ktx_host/payload.json`, and the versions of
 //! Cargo, npm, the manifest and the wheel equal; each native binary of its platform's format and
 //! machine, recorded truthfully in `native/targets.json`, and every glibc build at or below the
 //! glibc floor (read from its ELF symbol versions; the error names the symbols above it). Every
@@ -129,6 +130,26 @@ pub fn verify_tarball_as(path: &Path, floor: Floor, version: &str) -> Result<Ver
             facts.packages
         );
     }
+    // What the runtime host runs: the manifest's `payload` is the wheel's ktx_host/payload.json.
+    let raw: serde_json::Value = serde_json::from_slice(&get(MANIFEST_PATH)?.bytes)?;
+    let declared = &raw["payload"];
+    let host_file = format!("{}/payload.json", crate::payload::HOST_PACKAGE);
+    let Some(in_wheel) = facts.payload else {
+        bail!("package/{wheel_name} has no {host_file}, so the runtime host cannot find the payload's app; repack with `ktx-release pack`");
+    };
+    let want = serde_json::json!({"app": in_wheel["app"], "oneshot": in_wheel["oneshot"]});
+    if *declared != want {
+        bail!(
+            "package/{MANIFEST_PATH}: payload {declared} differs from {want} in {host_file} of package/{wheel_name}; repack"
+        );
+    }
+    if in_wheel["packages"] != serde_json::json!(facts.packages) {
+        bail!(
+            "package/{wheel_name}: {host_file} lists the packages {}, but the wheel holds {:?}; repack",
+            in_wheel["packages"],
+            facts.packages
+        );
+    }
     let cli = version;
     if npm_version != cli || manifest.version != cli || wheel_version != cli {
         bail!(
@@ -209,6 +230,8 @@ struct WheelFacts {
     requires_python: Option<String>,
     /// Top-level import packages (directories and single modules), sorted.
     packages: Vec<String>,
+    /// The runtime host's `payload.json`, when the wheel has one.
+    payload: Option<serde_json::Value>,
 }
 
 fn wheel_facts(bytes: &[u8]) -> Result<WheelFacts> {
@@ -240,7 +263,17 @@ fn wheel_facts(bytes: &[u8]) -> Result<WheelFacts> {
         .collect();
     packages.sort();
     packages.dedup();
+    let host_file = format!("{}/payload.json", crate::payload::HOST_PACKAGE);
+    let payload = match zip.by_name(&host_file) {
+        Ok(mut f) => {
+            let mut text = String::new();
+            f.read_to_string(&mut text)?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{host_file} is not JSON"))?)
+        }
+        Err(_) => None,
+    };
     Ok(WheelFacts {
+        payload,
         version: field("Version: ").context("METADATA has no Version")?,
         requires_python: field("Requires-Python: "),
         packages,

@@ -2,7 +2,8 @@
 //! projects merged by `payload`), written in Rust.
 //!
 //! Follows the PyPA binary distribution format: the import packages (every file in each package
-//! directory, package data included, less hatchling's default exclusions), then
+//! directory, package data included, less hatchling's default exclusions; the runtime host's
+//! generated `ktx_host/payload.json`), then
 //! `<name>-<version>.dist-info/` with METADATA (core metadata 2.3, or 2.4 with PEP 639 license
 //! fields), WHEEL, entry_points.txt, `licenses/` and RECORD (urlsafe-base64 sha256 digests and
 //! sizes). Entries are sorted, every timestamp is SOURCE_DATE_EPOCH (or 1980-01-01), modes are
@@ -56,6 +57,8 @@ pub struct BuiltWheel {
     pub requires_python: Option<String>,
     /// Its top-level import packages, sorted.
     pub packages: Vec<String>,
+    /// What the runtime host runs (as `ktx_host/payload.json` says).
+    pub payload: crate::payload::Entry,
 }
 
 /// hatchling's default exclusions: these directories, these files, and `*.py[cdo]`.
@@ -80,11 +83,16 @@ fn excluded_file(name: &str) -> bool {
 
 /// Files of the import packages: (archive path, bytes), sorted by archive path. Every regular
 /// file under a package directory is package data (a JSON schema, a template), as in hatchling.
+/// The host's `payload.json` is generated (a file of that name in its sources is replaced).
 fn package_files(payload: &Payload) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     for pkg in &payload.packages {
         refuse_vcs_ignored(pkg)?;
         collect(&pkg.dir, &pkg.name, pkg, &mut out)?;
+    }
+    if let Some((path, text)) = payload.payload_json() {
+        out.retain(|(name, _)| *name != path);
+        out.push((path, text.into_bytes()));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -359,6 +367,7 @@ pub fn build(payload: &Payload, out_dir: &Path) -> Result<BuiltWheel> {
         files: files.len(),
         requires_python: payload.requires_python.clone(),
         packages: payload.package_names(),
+        payload: payload.entry.clone(),
     })
 }
 

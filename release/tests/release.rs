@@ -301,10 +301,17 @@ fn assert_same_wheel(ours: &Path, theirs: &Path) {
 }
 
 #[test]
-fn the_wheel_matches_what_uv_build_makes_from_the_same_pyproject() {
+fn the_wheel_matches_what_uv_build_makes_of_the_generated_default_project() {
+    // The default payload is python/ plus the runtime host (python/host), merged.
     let out = tempfile::tempdir().unwrap();
     let ours = build_wheel(out.path(), None);
-    let (theirs, _) = uv_build(&repo().join("python"), &out.path().join("uv"));
+    let project = out.path().join("default-project");
+    release()
+        .arg("payload-project")
+        .arg(&project)
+        .assert()
+        .success();
+    let (theirs, _) = uv_build(&project, &out.path().join("uv"));
     assert_same_wheel(&ours, &theirs);
 }
 
@@ -838,7 +845,7 @@ fn the_runtime_manifest_names_the_wheels_requires_python_and_import_packages() {
     assert_eq!(m["requiresPython"], requires_python);
     assert_eq!(
         m["packages"],
-        serde_json::json!(["ktx_daemon", "semantic_layer"])
+        serde_json::json!(["ktx_daemon", "ktx_host", "semantic_layer"])
     );
 }
 
@@ -861,7 +868,7 @@ fn packing_the_merged_payload_writes_its_requires_python_and_packages_into_the_m
     assert_eq!(m["requiresPython"], ">=3.13");
     assert_eq!(
         m["packages"],
-        serde_json::json!(["ktx_daemon", "ktx_heavy", "semantic_layer"])
+        serde_json::json!(["ktx_daemon", "ktx_heavy", "ktx_host", "semantic_layer"])
     );
     release().arg("verify").arg(&tgz).assert().success();
 }
@@ -1135,7 +1142,7 @@ fn everything_the_writer_honours_matches_uv_build_of_the_generated_project() {
          Extra_One = [\"rich>=13\", \"colorama; os_name == \\\"nt\\\"\"]\n\
          [project.entry-points.\"ktx.plugins\"]\n\
          full = \"full_pkg:plugin\"",
-        "",
+        "[tool.kaelio-ktx]\napp = \"full_pkg.web:create_app\"\noneshot = \"full_pkg\"\n",
     );
     std::fs::create_dir_all(dir.join("full_pkg/data")).unwrap();
     std::fs::write(dir.join("full_pkg/data/__init__.py"), "").unwrap();
@@ -1169,7 +1176,13 @@ fn everything_the_writer_honours_matches_uv_build_of_the_generated_project() {
 fn a_file_git_ignores_inside_a_package_is_refused_naming_it() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("ignored");
-    write_project(&dir, "ktx-ignored", "pkg", "", "");
+    write_project(
+        &dir,
+        "ktx-ignored",
+        "pkg",
+        "",
+        "[tool.kaelio-ktx]\napp = \"pkg:app\"\noneshot = \"pkg\"\n",
+    );
     let git = |args: &[&str]| {
         assert!(std::process::Command::new("git")
             .args(args)
