@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sqlglot import exp
@@ -45,7 +46,8 @@ from .expressions import (
     truncate_time,
 )
 from .limits import MAX_DEPTH, NodeBudget, NodeLimit, SnippetLimit, clip
-from .model import Column, Edge, MeasureForm, Model, RefError, Source, analyse_measure, known
+from .measures import RefError, analyse_measure
+from .model_types import Column, Edge, MeasureForm, Model, Source, known
 from .query import AdHocMeasure, DimensionSpec, Query
 
 _REF_RE = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)?\s*$")
@@ -90,6 +92,97 @@ class _Filter:
     text: str
     node: exp.Expression  # row-level: columns substituted; post: as parsed
     refs: Dict[Tuple[str, str], FieldRef]  # (qualifier, name) of each column node -> ref
+
+
+@dataclass
+class _Fields:
+    """Step 1's answer: the query's references resolved against the model."""
+
+    measures: List[FieldRef] = field(default_factory=list)  # the requested measures, in order
+    infos: Dict[FieldRef, _MeasureInfo] = field(default_factory=dict)
+    adhoc: Dict[str, FieldRef] = field(default_factory=dict)  # ad-hoc measure name -> its ref
+    dims: List[FieldRef] = field(default_factory=list)
+    row_filters: List[_Filter] = field(default_factory=list)  # on columns: in every rows CTE
+    post_filters: List[_Filter] = field(default_factory=list)  # on measures: on the final result
+    hidden: List[FieldRef] = field(default_factory=list)  # measures only filters use
+    forms: Dict[FieldRef, MeasureForm] = field(default_factory=dict)  # with the query's segments applied
+
+    @property
+    def all_measures(self) -> List[FieldRef]:
+        return self.measures + self.hidden
+
+    @property
+    def dim_cols(self) -> List[str]:
+        return [f"dim_{i}" for i in range(len(self.dims))]
+
+    @cached_property
+    def msr_col(self) -> Dict[FieldRef, str]:
+        return {m: f"msr_{i}" for i, m in enumerate(self.all_measures)}
+
+    def dim_index(self, ref: FieldRef) -> Optional[int]:
+        """The dimension of ``ref``'s column (the one without granularity first), or None."""
+        matches = [i for i, d in enumerate(self.dims) if d.source == ref.source and d.field == ref.field]
+        plain = [i for i in matches if self.dims[i].granularity is None]
+        return (plain or matches or [None])[0]
+
+
+@dataclass
+class _Group:
+    """The measures of one source (one grain) and what computes them (steps 2 and 3)."""
+
+    root: str  # the source owning the measures
+    measures: List[FieldRef] = field(default_factory=list)
+    edges: List[Edge] = field(default_factory=list)  # its join path to the dimensions' and filters' sources
+    fanout: str = ""  # the one_to_many steps of that path, for the plan
+
+    @property
+    def rows_name(self) -> str:
+        return f"ktx_{self.root}_rows"
+
+    @property
+    def agg_name(self) -> str:
+        return f"ktx_{self.root}_agg"
+
+
+@dataclass
+class _Ctes:
+    """Step 3's answer: the CTEs in order and what the plan reports of them."""
+
+    ctes: List[Tuple[str, exp.Expression]] = field(default_factory=list)
+    plan_edges: List[Edge] = field(default_factory=list)
+    fanouts: List[str] = field(default_factory=list)
+    sources_used: List[str] = field(default_factory=list)
+
+
+class _Output:
+    """Step 4's names: where the final SELECT reads each dimension and measure, and its aliases."""
+
+    def __init__(self, fields: _Fields, groups: List[_Group]) -> None:
+        self.fields = fields
+        self.groups = groups
+        self.multi = len(groups) > 1
+        self.agg_names = {g.root: g.agg_name for g in groups}
+        self.dim_source = "ktx_spine" if fields.dims and self.multi else groups[0].agg_name
+        # output aliases: the field name (dimension with granularity: field_granularity), or
+        # source_name when two outputs share a name
+        self.outputs: List[FieldRef] = fields.dims + fields.measures
+        bases = [f"{o.field}_{o.granularity}" if o.granularity else o.field for o in self.outputs]
+        self.aliases: List[str] = []
+        for o, base in zip(self.outputs, bases):
+            alias = base if bases.count(base) == 1 else f"{o.source}_{base}"
+            candidate, n = alias, 2
+            while candidate in self.aliases:
+                candidate, n = f"{alias}_{n}", n + 1
+            self.aliases.append(candidate)
+
+    def dim_ref(self, i: int) -> exp.Expression:
+        return exp.column(self.fields.dim_cols[i], table=self.dim_source)
+
+    def msr_ref(self, m: FieldRef) -> exp.Expression:
+        col = exp.column(self.fields.msr_col[m], table=self.agg_names[m.source])
+        if self.multi and self.fields.forms[m].is_count:
+            return exp.func("COALESCE", col, exp.Literal.number(0))
+        return col
 
 
 def _auto_name(expr: str) -> str:
@@ -367,6 +460,7 @@ class Planner:
 
     # ------------------------------------------------------------------ compile
     def compile(self, query: Query, dialect: str) -> Compiled:
+        """The query as one SQL statement in ``dialect``, with its output columns and its plan."""
         self.budget = NodeBudget(limits.MAX_QUERY_MEASURE_NODES)
         try:
             return self._compile(query, dialect)
@@ -378,15 +472,35 @@ class Planner:
 
     def _compile(self, query: Query, dialect: str) -> Compiled:
         limits.ensure_recursion_limit()
-        target = check_dialect(dialect)
-        self.target = target
+        self.target = check_dialect(dialect)
         if not query.measures:
             raise RejectedError("a query needs at least one measure (e.g. orders.revenue)")
+        fields = self.resolve_fields(query)
+        groups = self.group_measures(fields)
+        ctes = self.build_groups(fields, groups)
+        final, out = self.join_groups(fields, groups, ctes)
+        self.order_and_limit(query, final, out)
+        for name, cte in ctes.ctes:
+            final.with_(exp.TableAlias(this=exp.to_identifier(name)), as_=cte, copy=False)
+        checkpoint()
+        sql = quote_all(final).sql(dialect=self.target, pretty=True, copy=False)  # the tree is ours alone
+        return Compiled(sql=sql, dialect=self.target, columns=self.output_columns(fields), plan=self.plan(query, fields, groups, ctes, out))
 
-        # measures
-        measures: List[FieldRef] = []
-        infos: Dict[FieldRef, _MeasureInfo] = {}
-        adhoc: Dict[str, FieldRef] = {}
+    # ------------------------------------------------------------------ step 1: resolve fields
+    def resolve_fields(self, query: Query) -> _Fields:
+        """Every measure, dimension, filter and segment of the query, resolved against the model."""
+        fields = _Fields()
+        self.resolve_measures(query, fields)
+        for spec in query.dimensions:
+            checkpoint()
+            dim = self._dimension(spec)
+            if dim not in fields.dims:
+                fields.dims.append(dim)
+        self.resolve_filters(query, fields)
+        self.apply_segments(query, fields)
+        return fields
+
+    def resolve_measures(self, query: Query, fields: _Fields) -> None:
         for item in query.measures:
             checkpoint()
             if isinstance(item, str) and _REF_RE.match(item):
@@ -395,50 +509,35 @@ class Planner:
             else:
                 spec = item if isinstance(item, AdHocMeasure) else AdHocMeasure(expr=item)
                 ref, info = self._adhoc(spec)
-                if ref.field in adhoc and adhoc[ref.field] != ref:
+                if ref.field in fields.adhoc and fields.adhoc[ref.field] != ref:
                     raise RejectedError(f"two query measures are named '{ref.field}'; name them apart with {{name, expr}}")
-                adhoc[ref.field] = ref
-            if ref not in infos:
-                measures.append(ref)
-                infos[ref] = info
+                fields.adhoc[ref.field] = ref
+            if ref not in fields.infos:
+                fields.measures.append(ref)
+                fields.infos[ref] = info
 
-        # dimensions
-        dims: List[FieldRef] = []
-        for spec in query.dimensions:
-            checkpoint()
-            dim = self._dimension(spec)
-            if dim not in dims:
-                dims.append(dim)
-
-        def dim_index(ref: FieldRef) -> Optional[int]:
-            matches = [i for i, d in enumerate(dims) if d.source == ref.source and d.field == ref.field]
-            plain = [i for i in matches if dims[i].granularity is None]
-            return (plain or matches or [None])[0]
-
-        # filters
-        row_filters: List[_Filter] = []
-        post_filters: List[_Filter] = []
-        hidden: List[FieldRef] = []
+    def resolve_filters(self, query: Query, fields: _Fields) -> None:
+        """Row-level filters (on columns) and filters on measures (applied to the final result)."""
         for text in query.filters:
             checkpoint()
-            f = self._filter(text, adhoc)
+            f = self._filter(text, fields.adhoc)
             if any(r.kind != "column" for r in f.refs.values()):
                 for r in f.refs.values():
-                    if r.kind == "column" and dim_index(r) is None:
+                    if r.kind == "column" and fields.dim_index(r) is None:
                         raise RejectedError(
                             f"filter '{text}' compares a measure with '{r.ref}', which is not among the query's "
-                            f"dimensions ({known([d.ref for d in dims])})"
+                            f"dimensions ({known([d.ref for d in fields.dims])})"
                         )
-                    if r.kind == "measure" and r not in infos:
-                        hidden.append(r)
-                        infos[r] = self._predefined(r)
-                post_filters.append(f)
+                    if r.kind == "measure" and r not in fields.infos:
+                        fields.hidden.append(r)
+                        fields.infos[r] = self._predefined(r)
+                fields.post_filters.append(f)
             else:
                 f.node = self._replace(f.node, f.refs, lambda r: self._column(r).sql_node())
-                row_filters.append(f)
-        all_measures = measures + hidden
+                fields.row_filters.append(f)
 
-        # query segments
+    def apply_segments(self, query: Query, fields: _Fields) -> None:
+        """Each measure's form with the query's segments on its source applied."""
         seg_preds: Dict[str, List[exp.Expression]] = {}
         for text in query.segments:
             qualifier, name = self._split(text, "segment")
@@ -451,154 +550,130 @@ class Planner:
                 )
             seg_preds.setdefault(src.name, []).append(src.segments[name].node.copy())
         for source_name in seg_preds:
-            if not any(m.source == source_name for m in all_measures):
+            if not any(m.source == source_name for m in fields.all_measures):
                 raise RejectedError(
                     f"segment(s) on '{source_name}' apply to measures of {source_name}, and the query has none"
                 )
-        forms: Dict[FieldRef, MeasureForm] = {}
-        for m in all_measures:
+        for m in fields.all_measures:
             predicate = and_all(*seg_preds.get(m.source, []))
             if predicate is not None:
-                self.budget.charge(len(infos[m].form.calls) * tree_size(predicate))
-            forms[m] = infos[m].form.filtered(predicate)
+                self.budget.charge(len(fields.infos[m].form.calls) * tree_size(predicate))
+            fields.forms[m] = fields.infos[m].form.filtered(predicate)
 
-        # group measures by source, in order of first appearance
-        groups: Dict[str, List[FieldRef]] = {}
-        for m in all_measures:
-            groups.setdefault(m.source, []).append(m)
-        msr_col = {m: f"msr_{i}" for i, m in enumerate(all_measures)}
-        dim_cols = [f"dim_{i}" for i in range(len(dims))]
-
-        ctes: List[Tuple[str, exp.Expression]] = []
-        agg_names: Dict[str, str] = {}
-        plan_edges: List[Edge] = []
-        fanouts: List[str] = []
-        sources_used: List[str] = []
+    # ------------------------------------------------------------------ step 2: group measures by grain
+    def group_measures(self, fields: _Fields) -> List[_Group]:
+        """The measures grouped by the source that owns them (its grain), in order of first appearance."""
+        groups: Dict[str, _Group] = {}
+        for m in fields.all_measures:
+            groups.setdefault(m.source, _Group(m.source)).measures.append(m)
         if len(groups) > limits.MAX_QUERY_MEASURE_SOURCES:
             raise limits.LimitError(
                 f"the query has measures of {len(groups):,} sources; the limit is {limits.MAX_QUERY_MEASURE_SOURCES:,}"
             )
-        paths: Dict[str, List[Edge]] = {}
-        for root, items in groups.items():
+        return list(groups.values())
+
+    # ------------------------------------------------------------------ step 3: build each group
+    def build_groups(self, fields: _Fields, groups: List[_Group]) -> _Ctes:
+        """Each group's join path, rows CTE and aggregate CTE."""
+        for group in groups:
             checkpoint()
-            paths[root] = self._path(root, items, dims, row_filters)
-        joins = sum(len(p) for p in paths.values())
+            group.edges = self._path(group, fields)
+        joins = sum(len(g.edges) for g in groups)
         if joins > limits.MAX_QUERY_JOINS:
             raise limits.LimitError(
-                f"the query needs {joins:,} joins ({len(paths):,} measure source{'s' if len(paths) > 1 else ''}, each joined along its path to "
+                f"the query needs {joins:,} joins ({len(groups):,} measure source{'s' if len(groups) > 1 else ''}, each joined along its path to "
                 f"the sources of the dimensions and filters); the limit is {limits.MAX_QUERY_JOINS:,}"
             )
-        for root, items in groups.items():
+        out = _Ctes()
+        for group in groups:
             checkpoint()
-            rows_name, agg_name = f"ktx_{root}_rows", f"ktx_{root}_agg"
-            agg_names[root] = agg_name
-            edges = paths[root]
-            rows, args, fanout = self._rows_cte(root, items, dims, row_filters, forms, edges)
-            for e in edges:
-                if not any(p.parent == e.parent and p.child == e.child for p in plan_edges):
-                    plan_edges.append(e)
-            for name in [root] + [e.child for e in edges]:
-                if name not in sources_used:
-                    sources_used.append(name)
-            if fanout:
-                src = self.model.sources[root]
-                fanouts.append(
-                    f"{fanout}: {root} rows are de-duplicated over its grain ({', '.join(src.grain)}) before "
-                    f"aggregating {', '.join(m.ref for m in items)}"
+            rows, args = self._rows_cte(group, fields)
+            for e in group.edges:
+                if not any(p.parent == e.parent and p.child == e.child for p in out.plan_edges):
+                    out.plan_edges.append(e)
+            for name in [group.root] + [e.child for e in group.edges]:
+                if name not in out.sources_used:
+                    out.sources_used.append(name)
+            if group.fanout:
+                src = self.model.sources[group.root]
+                out.fanouts.append(
+                    f"{group.fanout}: {group.root} rows are de-duplicated over its grain ({', '.join(src.grain)}) before "
+                    f"aggregating {', '.join(m.ref for m in group.measures)}"
                 )
-            ctes.append((rows_name, rows))
-            ctes.append((agg_name, self._agg_cte(rows_name, items, dim_cols, msr_col, forms, args)))
+            out.ctes.append((group.rows_name, rows))
+            out.ctes.append((group.agg_name, self._agg_cte(group, fields, args)))
         # the sources on the join paths too: a broken grain or join would give wrong numbers
-        self.model.check_usable(sources_used)
+        self.model.check_usable(out.sources_used)
+        return out
 
-        roots = list(groups)
-        multi = len(roots) > 1
-        if dims and multi:
+    # ------------------------------------------------------------------ step 4: join groups
+    def join_groups(self, fields: _Fields, groups: List[_Group], ctes: _Ctes) -> Tuple[exp.Select, _Output]:
+        """The final SELECT: the groups' aggregates side by side (through ``ktx_spine`` when there
+        are dimensions), named, and filtered on measures."""
+        out = _Output(fields, groups)
+        dims = fields.dims
+        if dims and out.multi:
             spine: Optional[exp.Expression] = None
-            for root in roots:
-                part = exp.select(*[exp.column(c, table=agg_names[root]) for c in dim_cols]).from_(
-                    exp.to_table(agg_names[root]), copy=False
+            for group in groups:
+                part = exp.select(*[exp.column(c, table=group.agg_name) for c in fields.dim_cols]).from_(
+                    exp.to_table(group.agg_name), copy=False
                 )
                 spine = part if spine is None else exp.union(spine, part, distinct=True, copy=False)
-            ctes.append(("ktx_spine", spine))
-            dim_source = "ktx_spine"
-        else:
-            dim_source = agg_names[roots[0]]
+            ctes.ctes.append(("ktx_spine", spine))
 
-        def dim_ref(i: int) -> exp.Expression:
-            return exp.column(dim_cols[i], table=dim_source)
-
-        def msr_ref(m: FieldRef) -> exp.Expression:
-            col = exp.column(msr_col[m], table=agg_names[m.source])
-            if multi and forms[m].is_count:
-                return exp.func("COALESCE", col, exp.Literal.number(0))
-            return col
-
-        # output aliases: the field name (dimension with granularity: field_granularity), or
-        # source_name when two outputs share a name
-        outputs: List[FieldRef] = dims + measures
-        bases = [f"{o.field}_{o.granularity}" if o.granularity else o.field for o in outputs]
-        aliases: List[str] = []
-        for o, base in zip(outputs, bases):
-            alias = base if bases.count(base) == 1 else f"{o.source}_{base}"
-            candidate, n = alias, 2
-            while candidate in aliases:
-                candidate, n = f"{alias}_{n}", n + 1
-            aliases.append(candidate)
-
-        select_items = [exp.alias_(dim_ref(i), aliases[i]) for i in range(len(dims))]
-        select_items += [exp.alias_(msr_ref(m), aliases[len(dims) + i]) for i, m in enumerate(measures)]
-        final = exp.select(*select_items).from_(
-            exp.to_table(dim_source if dims and multi else agg_names[roots[0]]), copy=False
-        )
-        if dims and multi:
-            for root in roots:
+        select_items = [exp.alias_(out.dim_ref(i), out.aliases[i]) for i in range(len(dims))]
+        select_items += [exp.alias_(out.msr_ref(m), out.aliases[len(dims) + i]) for i, m in enumerate(fields.measures)]
+        final = exp.select(*select_items).from_(exp.to_table(out.dim_source), copy=False)
+        if dims and out.multi:
+            for group in groups:
                 cond = exp.and_(
-                    *[_null_safe_eq(exp.column(c, table="ktx_spine"), exp.column(c, table=agg_names[root])) for c in dim_cols]
+                    *[_null_safe_eq(exp.column(c, table="ktx_spine"), exp.column(c, table=group.agg_name)) for c in fields.dim_cols]
                 )
-                _join(final, exp.to_table(agg_names[root]), on=cond, side="LEFT")
-        elif multi:
-            for root in roots[1:]:
-                _join(final, exp.to_table(agg_names[root]), kind="CROSS")
+                _join(final, exp.to_table(group.agg_name), on=cond, side="LEFT")
+        elif out.multi:
+            for group in groups[1:]:
+                _join(final, exp.to_table(group.agg_name), kind="CROSS")
 
-        for f in post_filters:
+        for f in fields.post_filters:
             final.where(
-                self._replace(f.node, f.refs, lambda r: dim_ref(dim_index(r)) if r.kind == "column" else msr_ref(r)),  # type: ignore[arg-type]
+                self._replace(f.node, f.refs, lambda r: out.dim_ref(fields.dim_index(r)) if r.kind == "column" else out.msr_ref(r)),  # type: ignore[arg-type]
                 copy=False,
             )
+        return final, out
 
-        order_plan: List[Dict[str, str]] = []
+    # ------------------------------------------------------------------ step 5: order and limit
+    def order_and_limit(self, query: Query, final: exp.Select, out: _Output) -> None:
         for ob in query.order_by:
-            key = self._order_key(ob.field, aliases, outputs, adhoc, dims, all_measures, dim_index, dim_ref, msr_ref)
+            key = self._order_key(ob.field, out)
             final.order_by(exp.Ordered(this=key, desc=ob.descending), copy=False)
-            order_plan.append({"field": ob.field, "direction": ob.direction})
-
         if query.limit is not None:
             final.limit(query.limit, copy=False)
-        for name, cte in ctes:
-            final.with_(exp.TableAlias(this=exp.to_identifier(name)), as_=cte, copy=False)
-        checkpoint()
-        sql = quote_all(final).sql(dialect=target, pretty=True, copy=False)  # the tree is ours alone
 
+    # ------------------------------------------------------------------ the answer
+    @staticmethod
+    def output_columns(fields: _Fields) -> List[Dict[str, Any]]:
         columns: List[Dict[str, Any]] = []
-        for d in dims:
+        for d in fields.dims:
             columns.append(
                 {"name": d.ref, "provenance": "dimension", "expr": d.ref, "description": None, "granularity": d.granularity}
             )
-        for m in measures:
-            info = infos[m]
+        for m in fields.measures:
+            info = fields.infos[m]
             columns.append(
                 {"name": m.ref, "provenance": info.provenance, "expr": info.expr, "description": info.description, "granularity": None}
             )
+        return columns
 
+    @staticmethod
+    def plan(query: Query, fields: _Fields, groups: List[_Group], ctes: _Ctes, out: _Output) -> Dict[str, Any]:
         def cols(e: Edge) -> Tuple[str, str]:
             return ", ".join(p for p, _ in e.pairs), ", ".join(c for _, c in e.pairs)
 
-        plan = {
-            "sources_used": sorted(sources_used),
+        return {
+            "sources_used": sorted(ctes.sources_used),
             "join_paths": [
                 " AND ".join(f"{e.parent}.{p} = {e.child}.{c}" for p, c in e.pairs) + f" ({e.relationship})"
-                for e in plan_edges
+                for e in ctes.plan_edges
             ],
             "joins": [
                 {
@@ -608,21 +683,20 @@ class Planner:
                     "to_column": cols(e)[1],
                     "relationship": e.relationship,
                 }
-                for e in plan_edges
+                for e in ctes.plan_edges
             ],
-            "anchor_source": roots[0],
-            "anchor_grain": [d.ref for d in dims],
-            "has_fan_out": bool(fanouts),
-            "fan_out_description": "; ".join(fanouts) if fanouts else "no fan-out: every join path is many_to_one or one_to_one",
-            "measure_groups": [{"source_name": root, "measures": [m.ref for m in groups[root]]} for root in roots],
-            "where_filters": [f.text for f in row_filters],
-            "having_filters": [f.text for f in post_filters],
-            "order_by": order_plan,
+            "anchor_source": groups[0].root,
+            "anchor_grain": [d.ref for d in fields.dims],
+            "has_fan_out": bool(ctes.fanouts),
+            "fan_out_description": "; ".join(ctes.fanouts) if ctes.fanouts else "no fan-out: every join path is many_to_one or one_to_one",
+            "measure_groups": [{"source_name": g.root, "measures": [m.ref for m in g.measures]} for g in groups],
+            "where_filters": [f.text for f in fields.row_filters],
+            "having_filters": [f.text for f in fields.post_filters],
+            "order_by": [{"field": ob.field, "direction": ob.direction} for ob in query.order_by],
             "limit": query.limit,
             "include_empty": query.include_empty,
-            "output_columns": aliases,
+            "output_columns": out.aliases,
         }
-        return Compiled(sql=sql, dialect=target, columns=columns, plan=plan)
 
     def _dimension(self, spec: DimensionSpec) -> FieldRef:
         ref = self.resolve_column_ref(spec.field, f"dimension '{spec.field}'")
@@ -639,13 +713,16 @@ class Planner:
             )
         return FieldRef(ref.source, ref.field, "column", spec.granularity)
 
-    def _order_key(self, text, aliases, outputs, adhoc, dims, all_measures, dim_index, dim_ref, msr_ref) -> exp.Expression:
+    def _order_key(self, text: str, out: _Output) -> exp.Expression:
+        """The expression an order_by item sorts on: an output column, a dimension or a measure of the query."""
+        fields, aliases = out.fields, out.aliases
+        dims, all_measures, dim_index = fields.dims, fields.all_measures, fields.dim_index
         name = text.strip()
         ref: Optional[FieldRef] = None
         if name in aliases:
-            ref = outputs[aliases.index(name)]
-        elif name in adhoc:
-            ref = adhoc[name]
+            ref = out.outputs[aliases.index(name)]
+        elif name in fields.adhoc:
+            ref = fields.adhoc[name]
         else:
             qualifier, field = self._split(name, "order_by")
             if qualifier is None:
@@ -679,19 +756,20 @@ class Planner:
                 raise RejectedError(
                     f"cannot order by '{text}': it is not among the query's dimensions ({known([d.ref for d in dims])})"
                 )
-            return dim_ref(i)
+            return out.dim_ref(i)
         if ref not in all_measures:
             raise RejectedError(
                 f"cannot order by '{text}': it is not among the query's measures "
                 f"({known([m.ref for m in all_measures])})"
             )
-        return msr_ref(ref)
+        return out.msr_ref(ref)
 
-    def _path(self, root, items, dims, row_filters) -> List[Edge]:
-        """The join steps from ``root`` to every source the dimensions and row filters need."""
+    def _path(self, group: _Group, fields: _Fields) -> List[Edge]:
+        """The join steps from the group's source to every source the dimensions and row filters need."""
+        root = group.root
         parent, order = self._bfs(root)
         needed: List[str] = []
-        measure_names = ", ".join(m.ref for m in items)
+        measure_names = ", ".join(m.ref for m in group.measures)
 
         def need(name: str, why: str) -> None:
             if name in needed:
@@ -702,9 +780,9 @@ class Planner:
                 )
             needed.append(name)
 
-        for d in dims:
+        for d in fields.dims:
             need(d.source, f"{measure_names} by {d.ref}")
-        for f in row_filters:
+        for f in fields.row_filters:
             for r in f.refs.values():
                 need(r.source, f"{measure_names} filtered on {r.ref}")
 
@@ -716,24 +794,26 @@ class Planner:
                 node = parent[node].parent  # type: ignore[union-attr]
         return [parent[n] for n in order if n in on_path and n != root]  # type: ignore[misc]
 
-    def _rows_cte(self, root, items, dims, row_filters, forms, edges):
-        src = self.model.sources[root]
-        fanning = [e for e in edges if e.relationship == "one_to_many"]
-        fanout = ", ".join(f"{e.parent} -> {e.child} is one_to_many" for e in fanning)
+    def _rows_cte(self, group: _Group, fields: _Fields) -> Tuple[exp.Select, Dict[exp.Expression, str]]:
+        """The group's rows CTE (its source joined along its path, one column per dimension and per
+        distinct aggregate argument) and the name of each argument's column; sets ``group.fanout``."""
+        src = self.model.sources[group.root]
+        fanning = [e for e in group.edges if e.relationship == "one_to_many"]
+        group.fanout = ", ".join(f"{e.parent} -> {e.child} is one_to_many" for e in fanning)
 
         cols: List[exp.Expression] = []
         if fanning:
             for i, key in enumerate(src.grain):
                 cols.append(exp.alias_(src.columns[key].sql_node(), f"key_{i}"))
-        for i, d in enumerate(dims):
+        for i, d in enumerate(fields.dims):
             node = self._column(d).sql_node()
             if d.granularity:
                 node = truncate_time(node, d.granularity, self.target)
             cols.append(exp.alias_(node, f"dim_{i}"))
         # one rows column per distinct (filtered) aggregate argument
         args: Dict[exp.Expression, str] = {}  # sqlglot expressions compare (and hash) by structure
-        for m in items:
-            for call in forms[m].calls:
+        for m in group.measures:
+            for call in fields.forms[m].calls:
                 value = self._row_value(call.arg, call.filter)
                 if value is None:
                     continue
@@ -746,16 +826,16 @@ class Planner:
         sel = exp.select(*cols).from_(src.from_item(), copy=False)
         if fanning:
             sel.distinct(copy=False)
-        for e in edges:
+        for e in group.edges:
             child = self.model.sources[e.child]
             parent_src = self.model.sources[e.parent]
             cond = exp.and_(
                 *[parent_src.columns[p].sql_node().eq(child.columns[c].sql_node()) for p, c in e.pairs]
             )
             _join(sel, child.from_item(), on=cond, side="LEFT")
-        for f in row_filters:
+        for f in fields.row_filters:
             sel.where(f.node.copy(), copy=False)
-        return sel, args, fanout
+        return sel, args
 
     @staticmethod
     def _row_value(arg: Optional[exp.Expression], predicate: Optional[exp.Expression]) -> Optional[exp.Expression]:
@@ -765,10 +845,12 @@ class Planner:
         then = exp.Literal.number(1) if arg is None else arg.copy()
         return exp.Case(ifs=[exp.If(this=predicate.copy(), true=then)])
 
-    def _agg_cte(self, rows_name, items, dim_cols, msr_col, forms, args) -> exp.Select:
+    def _agg_cte(self, group: _Group, fields: _Fields, args: Dict[exp.Expression, str]) -> exp.Select:
+        """The group's aggregates over its rows CTE, combined into each measure's value, by the dimensions."""
+        rows_name, dim_cols = group.rows_name, fields.dim_cols
         cols: List[exp.Expression] = [exp.column(c, table=rows_name) for c in dim_cols]
-        for m in items:
-            form = forms[m]
+        for m in group.measures:
+            form = fields.forms[m]
             aggs: List[exp.Expression] = []
             for call in form.calls:
                 value = self._row_value(call.arg, call.filter)
@@ -781,7 +863,7 @@ class Planner:
                 return n
 
             value_node = put(form.template) if isinstance(form.template, exp.Placeholder) else form.template.transform(put)
-            cols.append(exp.alias_(value_node, msr_col[m]))
+            cols.append(exp.alias_(value_node, fields.msr_col[m]))
         sel = exp.select(*cols).from_(exp.to_table(rows_name), copy=False)
         if dim_cols:
             sel.group_by(*[exp.column(c, table=rows_name) for c in dim_cols], copy=False)
