@@ -8,6 +8,7 @@ catalogue marks such joins ``source: inferred``, which the warning repeats.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from sqlglot import exp
@@ -15,6 +16,17 @@ from sqlglot import exp
 from .cancel import checkpoint
 from .model_types import Edge, Join, Source, known
 from .wire import INVERSE_RELATIONSHIP, JOIN_KEYS, JOIN_PROVENANCES, RELATIONSHIPS, Reporter, lookup
+
+@dataclass(frozen=True)
+class JoinEnds:
+    """The two sources a join connects, as ``on`` sees them."""
+
+    source: str
+    columns: Dict[str, Any]  # the source's columns
+    target: str
+    target_columns: Dict[str, Any]
+    alias: Optional[str]  # another name the target may be qualified with in ``on``
+
 
 def read_joins(report: Reporter, name: str, raw: Dict[str, Any], where: str, columns: Dict[str, Any], drafts: Dict[str, Dict[str, Any]]) -> List[Join]:
     """The joins of source ``name``: each checked, a self-join and a repeated target left out with a warning."""
@@ -52,7 +64,8 @@ def read_joins(report: Reporter, name: str, raw: Dict[str, Any], where: str, col
             continue
         if on is None:
             continue
-        pairs = parse_on(report, on, name, columns, to, drafts[to]["columns"], alias, jwhere)
+        ends = JoinEnds(name, columns, to, drafts[to]["columns"], alias)
+        pairs = parse_on(report, on, ends, jwhere)
         if pairs is None:
             continue
         if to in seen_targets:
@@ -71,8 +84,9 @@ def read_joins(report: Reporter, name: str, raw: Dict[str, Any], where: str, col
         joins.append(Join(to=to, on=on, relationship=relationship, alias=alias, pairs=tuple(pairs)))
     return joins
 
-def parse_on(report: Reporter, text: str, name: str, columns: Dict[str, Any], to: str, target_columns: Dict[str, Any], alias: Optional[str], where: str) -> Optional[List[Tuple[str, str]]]:
+def parse_on(report: Reporter, text: str, ends: JoinEnds, where: str) -> Optional[List[Tuple[str, str]]]:
     """The (own column, target column) pairs of a join's ``on``: column equalities joined by AND."""
+    name, columns, to, target_columns, alias = ends.source, ends.columns, ends.target, ends.target_columns, ends.alias
     node = report.parse(text, where, "on")
     if node is None:
         return None
