@@ -93,13 +93,14 @@ async def relay(app: Any, scope: Dict[str, Any], body: bytes, receive: Any, send
 
     task = asyncio.ensure_future(app(scope, app_receive, app_send))
     watcher = asyncio.ensure_future(_disconnect(receive))
+    error: Optional[BaseException] = None
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
+        # A watcher that failed learnt nothing about the client: never cancel on a guess.
+        if not task.done() and watcher.exception() is None:
             gone.set()
             if not state["complete"]:  # the client left before its answer: stop the work
                 task.cancel()
-        error: Optional[BaseException] = None
         try:
             await task
         except asyncio.CancelledError:
