@@ -1,11 +1,13 @@
 """Semantic layer: wire sources -> checked model -> SQL (sqlglot), plus the SQL helpers KTX needs.
 
 Submodules are imported lazily so that light operations stay fast:
-``model`` (sources -> frozen model, cached), ``query`` (the query's shape), ``planner``
-(query -> SQL and plan), ``validate`` (errors and warnings of a model), ``generate`` (sources
-from scanned tables), ``tables`` (table identifiers), ``expressions`` (sqlglot helpers),
-``limits`` (every bound on the inputs, with its reason), ``cancel`` (cooperative cancellation
-of one request).
+``model`` (sources -> frozen model, cached: the entry points), ``build`` (the build itself),
+``wire`` (the wire format's vocabulary and the reporter of its problems), ``model_types`` (the
+frozen model), ``measures`` (measure analysis and inlining), ``joins`` (joins and the join
+graph), ``query`` (the query's shape), ``planner`` (query -> SQL and plan), ``validate``
+(errors and warnings of a model), ``generate`` (sources from scanned tables), ``tables``
+(table identifiers), ``expressions`` (sqlglot helpers), ``limits`` (every bound on the inputs,
+with its reason), ``cancel`` (cooperative cancellation of one request).
 Executing SQL is not this package's job: the ktx CLI runs the SQL it gets back.
 """
 
