@@ -129,10 +129,19 @@ pub fn target(triple: &str) -> Result<&'static Target> {
     })
 }
 
+/// Cargo's target directory: CARGO_TARGET_DIR (relative to the repository) when set, so a
+/// cross build can have its own and not wait on another build's lock; else `target/`.
+pub fn target_dir(repo: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => repo.join(d),
+        _ => repo.join("target"),
+    }
+}
+
 /// Where the build of `t` puts `ktx`: Zig builds always name their target
 /// (`target/<triple>/release`), Cargo builds of the host do not (`target/release`).
 pub fn output_path(repo: &Path, t: &Target, explicit_target: bool) -> PathBuf {
-    let mut path = repo.join("target");
+    let mut path = target_dir(repo);
     if explicit_target || toolchain(t) == Toolchain::Zig {
         path.push(t.triple);
     }

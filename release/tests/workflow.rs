@@ -264,3 +264,117 @@ fn the_scheduled_rebuild_installs_every_linux_target_and_runs_the_canary_by_name
     let canary = text(&wf["jobs"]["canary"]);
     assert!(canary.contains("npx --yes @kaelio/ktx@latest"), "{canary}");
 }
+
+/// What is wrong with ci.yml's smoke jobs against the cells `cells` (id, whether a container):
+/// one `smoke` job per cell (`--cell ID`), container cells run as root (debootstrap, chroot),
+/// and a last job that needs them all, runs even when one failed, and merges their reports.
+fn ci_problems(wf: &Value, cells: &[(String, bool)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let jobs: Vec<(String, bool)> = entries(wf, "smoke")
+        .iter()
+        .map(|e| {
+            (
+                e["cell"].as_str().unwrap_or("").to_string(),
+                e["container"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    for (id, container) in cells {
+        match jobs.iter().filter(|(j, _)| j == id).count() {
+            0 => out.push(format!(
+                "cell {id} of matrix/cells.toml has no smoke job in ci.yml"
+            )),
+            1 => {}
+            n => out.push(format!("cell {id} has {n} smoke jobs in ci.yml")),
+        }
+        if let Some((_, c)) = jobs.iter().find(|(j, _)| j == id) {
+            if c != container {
+                out.push(format!(
+                    "cell {id}: ci.yml says container: {c}, matrix/cells.toml says {container}"
+                ));
+            }
+        }
+    }
+    for (j, _) in &jobs {
+        if !cells.iter().any(|(id, _)| id == j) {
+            out.push(format!(
+                "ci.yml has a smoke job for {j}, which matrix/cells.toml does not list"
+            ));
+        }
+    }
+    let smoke = text(&wf["jobs"]["smoke"]);
+    if !smoke.contains("--cell \"${{ matrix.cell }}\"") {
+        out.push("the smoke job does not run `ktx-release smoke --cell ${{ matrix.cell }}`".into());
+    }
+    if !smoke.contains("sudo -E") {
+        out.push("the smoke job does not run container cells as root (sudo -E)".into());
+    }
+    let report = &wf["jobs"]["smoke-report"];
+    if report.is_null() {
+        out.push("ci.yml has no smoke-report job merging the cells' reports".into());
+    } else {
+        if text(&report["needs"]).trim() != "smoke" {
+            out.push("the smoke-report job does not need the smoke jobs".into());
+        }
+        if report["if"].as_str() != Some("always()") {
+            out.push("the smoke-report job does not run when a cell failed (if: always())".into());
+        }
+        if !text(report).contains("smoke-merge") {
+            out.push("the smoke-report job does not run `ktx-release smoke-merge`".into());
+        }
+    }
+    out
+}
+
+fn committed_cells() -> Vec<(String, bool)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../matrix");
+    let (cells, _) = ktx_release::smoke::matrix::load(&dir).unwrap();
+    cells
+        .into_iter()
+        .map(|c| {
+            let container = c.backend == ktx_release::smoke::matrix::Backend::Container;
+            (c.id, container)
+        })
+        .collect()
+}
+
+#[test]
+fn ci_runs_one_smoke_job_per_cell_of_the_matrix_and_merges_their_reports() {
+    let problems = ci_problems(&workflow("ci.yml"), &committed_cells());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn a_cell_added_to_the_matrix_without_a_ci_job_is_named() {
+    let mut cells = committed_cells();
+    cells.push(("alpine-new".into(), true));
+    let problems = ci_problems(&workflow("ci.yml"), &cells);
+    assert!(
+        problems.contains(
+            &"cell alpine-new of matrix/cells.toml has no smoke job in ci.yml".to_string()
+        ),
+        "{problems:#?}"
+    );
+    let fewer: Vec<_> = committed_cells()
+        .into_iter()
+        .filter(|(id, _)| id != "windows-wine")
+        .collect();
+    let problems = ci_problems(&workflow("ci.yml"), &fewer);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("smoke job for windows-wine")),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_merge_job_that_would_not_run_after_a_failed_cell_is_named() {
+    let mut wf = workflow("ci.yml");
+    wf["jobs"]["smoke-report"]["if"] = Value::Null;
+    let problems = ci_problems(&wf, &committed_cells());
+    assert!(
+        problems.iter().any(|p| p.contains("if: always()")),
+        "{problems:#?}"
+    );
+}

@@ -4,7 +4,7 @@
 //! run reuses the image. Containers run through testcontainers on the host network (the
 //! registry and daemons stay on loopback) with the host's CA bundle mounted.
 
-use super::matrix::ImageRecipe;
+use super::matrix::{ImageRecipe, RootKind};
 use super::sandbox::{Sandbox, StepOutput};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -17,6 +17,9 @@ use testcontainers::{Container, GenericImage, ImageExt};
 
 /// Bump when the way images are built changes, so cached images are rebuilt.
 const RECIPE_VERSION: &str = "2";
+
+/// Bump when the way musl-only roots are made changes (hashed only into their tags).
+const MUSL_ONLY_VERSION: &str = "1";
 
 /// Why container cells cannot run here, or None when a Docker engine answers.
 pub fn engine_unavailable() -> Option<String> {
@@ -52,10 +55,29 @@ pub fn image_tag(recipe: &ImageRecipe) -> String {
     if let Some(node) = &recipe.node {
         h.update(format!("|node {} npm {}", node.version, node.npm));
     }
+    // Only recipes that use them hash these, so the tags of the others stay as they were.
+    if let Some(arch) = &recipe.arch {
+        h.update(format!("|arch {arch}"));
+    }
+    if recipe.root == RootKind::MuslOnly {
+        h.update(format!("|root musl-only {MUSL_ONLY_VERSION}"));
+    }
+    if recipe.uv_windows {
+        h.update("|uv windows");
+    }
     let digest = ktx_bootstrap::package::hex(&h.finalize());
     format!(
-        "ktx-smoke-{}{}{}{}:{}",
-        recipe.suite,
+        "ktx-smoke-{}{}{}{}{}{}:{}",
+        match recipe.root {
+            RootKind::Debian => recipe.suite.clone(),
+            RootKind::MuslOnly => format!("musl-only-{}", recipe.suite),
+        },
+        recipe
+            .arch
+            .as_deref()
+            .map(|a| format!("-{a}"))
+            .unwrap_or_default(),
+        if recipe.uv_windows { "-uvwin" } else { "" },
         if recipe.uv { "-uv" } else { "" },
         match &recipe.node {
             Some(n) => format!("-node{}", n.version.split('.').next().unwrap_or("")),
@@ -113,8 +135,23 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
     let rootfs = work.join(format!("rootfs-{}", tag.replace([':', '/'], "-")));
     let _ = std::fs::remove_dir_all(&rootfs);
     let r = rootfs.display();
+    if recipe.root == RootKind::MuslOnly {
+        super::emulation::make_musl_only_root(recipe, &rootfs)?;
+        import(&rootfs, &tag, None)?;
+        let _ = std::fs::remove_dir_all(&rootfs);
+        eprintln!(
+            "  image {tag}: built in {:.0}s",
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(tag);
+    }
     sh(&format!(
-        "debootstrap --variant=minbase {} {r} {mirror}",
+        "debootstrap --variant=minbase {} {} {r} {mirror}",
+        recipe
+            .arch
+            .as_deref()
+            .map(|a| format!("--arch={a}"))
+            .unwrap_or_default(),
         recipe.suite
     ))?;
     sh(&format!("cp /etc/resolv.conf {r}/etc/resolv.conf"))?;
@@ -142,16 +179,28 @@ pub fn ensure_image(recipe: &ImageRecipe, work: &Path) -> Result<String> {
     if let Some(node) = &recipe.node {
         install_node(&rootfs, node)?;
     }
+    if recipe.uv_windows {
+        super::emulation::install_uv_windows(&rootfs)?;
+    }
     sh(&format!("rm -f {r}/etc/resolv.conf"))?;
-    sh(&format!(
-        "tar -C {r} -c . | docker import - {tag} >/dev/null"
-    ))?;
+    import(&rootfs, &tag, recipe.arch.as_deref())?;
     let _ = std::fs::remove_dir_all(&rootfs);
     eprintln!(
         "  image {tag}: built in {:.0}s",
         start.elapsed().as_secs_f64()
     );
     Ok(tag)
+}
+
+/// `docker import` of a root as `tag` (of a foreign Debian architecture: that platform).
+fn import(rootfs: &Path, tag: &str, arch: Option<&str>) -> Result<()> {
+    let platform = arch
+        .map(|a| format!("--platform linux/{a} "))
+        .unwrap_or_default();
+    sh(&format!(
+        "tar -C {} -c . | docker import {platform}- {tag} >/dev/null",
+        rootfs.display()
+    ))
 }
 
 /// Put the pinned uv at /usr/local/bin/uv of the rootfs (from its wheel on the index).

@@ -34,6 +34,10 @@ pub struct Cell {
     /// `$KTX_SMOKE_PREVIOUS`. Local cells only.
     pub previous: Option<String>,
     pub image: Option<ImageRecipe>,
+    /// The package platforms (`native/<dir>`) the cell runs, e.g. `linux-arm64`: a tarball
+    /// without one of them skips the cell, saying which and how to pack it.
+    #[serde(default)]
+    pub needs_binaries: Vec<String>,
     pub checks: Vec<String>,
 }
 
@@ -60,6 +64,27 @@ pub struct ImageRecipe {
     #[serde(default)]
     pub uv: bool,
     pub node: Option<NodeRecipe>,
+    /// A Debian architecture other than the host's (`arm64`): the root is debootstrapped and
+    /// run under QEMU user-mode emulation (`smoke::emulation`); the cell is skipped, saying
+    /// why, where the host cannot emulate it.
+    pub arch: Option<String>,
+    /// How the root is made: `debian` (default: debootstrap + apt), or `musl-only` (no Debian
+    /// system at all: the files of `packages` unpacked into an empty root, e.g. Debian's musl
+    /// loader and a static busybox, so the root has no glibc).
+    #[serde(default)]
+    pub root: RootKind,
+    /// Put uv's own Windows build (the PyPI wheel tagged win_amd64 at the pinned version) at
+    /// /opt/uv-windows/uv.exe, for the Wine cell.
+    #[serde(default)]
+    pub uv_windows: bool,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootKind {
+    #[default]
+    Debian,
+    MuslOnly,
 }
 
 /// Node.js as nodejs.org builds it (the npm registry's `node-linux-<arch>` package carries that
@@ -103,7 +128,18 @@ pub enum System {
 }
 
 impl System {
-    /// The system of a cell: containers are Debian; the local cell is this machine.
+    /// The system of a cell: a container's says its recipe (Debian, or a musl-only root); the
+    /// local cell is this machine.
+    pub fn of_cell(cell: &Cell) -> System {
+        match &cell.image {
+            Some(r) if cell.backend == Backend::Container && r.root == RootKind::MuslOnly => {
+                System::LinuxMusl
+            }
+            _ => System::of(cell.backend),
+        }
+    }
+
+    /// The system of a backend: containers are Debian; the local cell is this machine.
     pub fn of(backend: Backend) -> System {
         match backend {
             Backend::Container => System::LinuxGlibc,

@@ -2,7 +2,9 @@
 //! registry; a table on the terminal, JUnit XML and JSON for CI.
 
 pub mod container;
+pub mod emulation;
 pub mod matrix;
+pub mod merge;
 pub mod mirror;
 pub mod registry;
 pub mod report;
@@ -290,6 +292,10 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                 }
             }
         }
+        if let Some(reason) = emulation::unavailable(&cell, &tarball) {
+            settle_all(Outcome::Skip(reason), &mut results);
+            continue;
+        }
         let mut sandbox: Box<dyn Sandbox> = match cell.backend {
             Backend::Local => Box::new(sandbox::Local::new(
                 &work.join(&cell.id),
@@ -323,7 +329,7 @@ pub fn run(repo: &Path, opts: &Options) -> Result<Vec<CheckResult>> {
                 }
             }
         };
-        let system = matrix::System::of(cell.backend);
+        let system = matrix::System::of_cell(&cell);
         for k in &list {
             let start = Instant::now();
             let outcome = match k.only_on {
