@@ -15,6 +15,12 @@ Plan, per measure source S (every source owning a requested measure):
    values) with LEFT JOINs on NULL-safe equality; without dimensions, by CROSS JOIN of one-row
    aggregates. Filters on measures apply to that final result, then ORDER BY and LIMIT.
 
+``Planner.compile`` runs this as named steps, each on the small typed context the steps
+before it made: ``resolve_fields`` (-> ``_Fields``: measures, dimensions, filters, segments
+resolved), ``group_measures`` (-> a ``_Group`` per measure source, its grain),
+``build_groups`` (each group's join path and CTEs -> ``_Ctes``), ``join_groups`` (the final
+SELECT and its names, ``_Output``), ``order_and_limit``; then ``output_columns`` and ``plan``.
+
 Every identifier is quoted. Snippets are read in the model's dialect and written in the
 query's output dialect. The query's own snippets (filters, ad-hoc measures) are held to the
 snippet limits of ``semantic_layer.limits``; the planner checks for cancellation
