@@ -308,47 +308,79 @@ function startProof(binary) {
 
 // The fast path. Where the shell reached this launcher through a symlink that points straight at
 // it (npm, yarn 1 and bun link node_modules/.bin/ktx and global bins so), the launcher repoints
-// that symlink, once, at dist/fast-<dir>: a file the kernel runs as a shell script that execs
-// native/<dir>/ktx, so later calls start no Node, and that Node runs as JavaScript that loads this
+// that symlink, once, at dist/fast-<dir>: a file the kernel runs as a shell script that execs the
+// binary, so later calls start no Node, and that Node runs as JavaScript that loads this
 // launcher, so a call that had started Node through the old link still runs. Both steps are
 // atomic renames: ten first calls at once all run. No install script does this, because pnpm 11
 // and later fail the install of a package that has one; pnpm's shim (a script, not a symlink),
 // `node dist/bin.js`, Yarn Plug'n'Play and Windows keep this launcher. KTX_FAST_PATH=0 turns it off.
 //
-// The script finds the package relative to itself ($0 is the bin symlink: its directory plus the
-// link's own relative text), with builtins only (no fork), and execs the binary only when all
-// of these hold: no KTX_NATIVE_BINARY or KTX_FAST_PATH=0; $0 is this very file (`-ef`) in the
-// directory it was written in (a moved or copied package fails that); the binary's loader exists
-// (startProof); musl's loader is absent for the glibc build and present for a musl build chosen
-// because the system is musl (choose decides by that file); the binary is executable. What
-// choose decides by the running glibc's version (a build needing more than Node does) the shell
-// cannot read without a fork: such a choice is never linked. On any mismatch it runs `node` on itself, that is this launcher,
-// which chooses, explains, and rewrites the file for where the package is now.
-function fastScript(binary, choice, rel) {
+// The script names no path of the project: it finds the package from $0 (the bin symlink as the
+// shell called it: its directory, then the link's own relative text), with builtins only, no
+// fork, so a moved or copied project runs its own binary and a path it left behind is never
+// looked at. It execs the binary only when all of these hold: no KTX_NATIVE_BINARY, no
+// KTX_FAST_PATH=0; $0 is this very file (`-ef`) in the package found so (another symlink to the
+// bin, or the file run by its own path, fails that); the binary's loader exists (startProof);
+// musl's loader is absent for the glibc build, present for a musl build chosen because the
+// system is musl (choose decides by that file); the binary is executable. Otherwise it runs
+// `node` on itself, that is this launcher, which chooses, explains, and rewrites the file when
+// what it would write differs. A choice made by the running glibc's version (a build needing more
+// than any Node does) is never linked: the shell cannot read that version without a fork.
+
+// Where the shell finds the package root from the bin's directory $b: `link` is the bin
+// symlink's text (…/dist/bin.js or …/dist/fast-<dir>), joined as text (leading `..` drop a
+// component of $b), as the launcher checks it must be (rootSeenFrom).
+function rootFromBins(link) {
+  const rel = path.normalize(path.join(path.dirname(link), '..'));
+  if (path.isAbsolute(rel)) return { up: -1, rest: rel };
+  const parts = rel.split(path.sep);
+  let up = 0;
+  while (parts[up] === '..') up++;
+  return { up, rest: parts.slice(up).filter((p) => p !== '.').join('/') };
+}
+
+function rootSeenFrom(bins, link) {
+  const { up, rest } = rootFromBins(link);
+  if (up < 0) return rest;
+  let r = bins;
+  for (let i = 0; i < up; i++) r = path.dirname(r);
+  return rest ? `${r}/${rest}` : r;
+}
+
+function fastScript(binary, choice, link) {
   const dir = choice.dir;
   const proof = startProof(binary);
   if (!proof) return null;
   const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
   const base = `${process.platform}-${process.arch}`;
   const arch = { x64: 'x86_64', arm64: 'aarch64' }[process.arch] || process.arch;
+  const { up, rest } = rootFromBins(link);
+  let where;
+  if (up < 0) {
+    where = `r=${q(rest)}`;
+  } else {
+    // $b: the bin's directory, absolute ($PWD is the shell's own, no fork).
+    where = 'case $0 in */*) b=${0%/*};; *) b=.;; esac; case $b in /*) ;; .) b=$PWD;; *) b=$PWD/${b#./};; esac; r=$b';
+    for (let i = 0; i < up; i++) where += '; r=${r%/*}';
+    if (rest) where += `; r=$r/${q(rest)}`;
+  }
   const tests = [
     '[ -z "$KTX_NATIVE_BINARY" ]',
     '[ "$KTX_FAST_PATH" != 0 ]',
-    `[ "$0" -ef "$d"/${q(`fast-${dir}`)} ]`,
-    `[ "$d" -ef ${q(__dirname)} ]`,
+    `[ "$0" -ef "$r"/${q(`dist/fast-${dir}`)} ]`,
     `[ -e ${q(proof)} ]`,
   ];
   // Where this launcher would choose the other build: musl's loader decides (isMusl).
   if (process.platform === 'linux' && dir === base) tests.push(`[ ! -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
   if (choice.onMusl) tests.push(`[ -e ${q(`/lib/ld-musl-${arch}.so.1`)} ]`);
-  // Both real paths: the kernel resolves "$d/.." physically.
-  const native = `"$d"/${q(path.relative(__dirname, binary))}`;
+  // From dist, both real paths: the kernel resolves "$r/dist/.." physically (the platform
+  // package sits beside the real package directory).
+  const native = `"$r"/dist/${q(path.relative(__dirname, binary))}`;
   tests.push(`[ -x ${native} ]`);
-  const where = path.isAbsolute(rel) ? `d=${q(rel)}` : `b=\${0%/*}; [ "$b" = "$0" ] && b=.; d="$b"/${q(rel)}`;
   return (
     '#!/bin/sh\n' +
     `':' //; ${where}\n` +
-    `':' //; ${tests.join(' && ')} && KTX_PACKAGE_ROOT=${q(root)} && export KTX_PACKAGE_ROOT && exec ${native} "$@"\n` +
+    `':' //; ${tests.join(' && ')} && KTX_PACKAGE_ROOT=$r && export KTX_PACKAGE_ROOT && exec ${native} "$@"\n` +
     `':' //; exec node "$0" "$@"\n` +
     '// @kaelio/ktx: written by dist/bin.js (see linkFastPath there). The shell runs the lines above;\n' +
     '// Node (a call that started through the old link, or any check above that failed) runs the launcher.\n' +
@@ -369,19 +401,17 @@ function linkFastPath({ binary, shown }, choice, loud) {
   const name = path.basename(text);
   if (name !== 'bin.js' && !name.startsWith('fast-')) return; // somebody else's link
   const bins = path.dirname(via);
-  const rel = path.dirname(text);
   const fast = path.join(__dirname, `fast-${dir}`);
   const relink = name !== path.basename(fast);
   const tmp = `.${process.pid}.${Date.now()}.tmp`;
   const link = path.join(bins, `.${path.basename(via)}${tmp}`);
   try {
-    // Resolved as the kernel resolves the script's "$d" (physically, `..` included).
-    const seen = path.isAbsolute(rel) ? rel : `${bins}/${rel}`;
-    if (fs.realpathSync.native(seen) !== __dirname) return;
-    const script = /[\n\r\u2028\u2029]/.test(binary + root + rel) ? null : fastScript(binary, choice, rel);
+    // Only where the script will find this package as it finds it (see rootFromBins).
+    if (fs.realpathSync.native(`${rootSeenFrom(bins, text)}/dist`) !== __dirname) return;
+    const script = /[\n\r\u2028\u2029]/.test(binary + text) ? null : fastScript(binary, choice, text);
     if (script === null) return;
-    // Linked already and the file is what this launcher writes here: it handed this call over
-    // for a reason of the call's own (an override, a check that fails on this system).
+    // Linked already and the file is what this launcher writes: it handed this call over for a
+    // reason of the call's own (an override, a check that fails on this system).
     if (!relink && fs.readFileSync(fast, 'utf8') === script) return;
     if (relink) fs.accessSync(bins, fs.constants.W_OK);
     fs.accessSync(__dirname, fs.constants.W_OK);
@@ -393,10 +423,10 @@ function linkFastPath({ binary, shown }, choice, loud) {
     fs.chmodSync(path.join(__dirname, tmp), fs.statSync(binary).mode & 0o777);
     fs.renameSync(path.join(__dirname, tmp), fast);
     if (relink) {
-      fs.symlinkSync(path.join(rel, path.basename(fast)), link);
+      fs.symlinkSync(path.join(path.dirname(text), path.basename(fast)), link);
       fs.renameSync(link, via);
     }
-    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)} (for ${root}): later calls run ${shown} without Node\n`);
+    if (loud) process.stderr.write(`ktx launcher: linked ${via} to dist/${path.basename(fast)}: later calls run ${shown} without Node\n`);
   } catch (_) {
     // Anything unexpected (a read-only or full disk, a race with an install): stay as we are.
     for (const f of [path.join(__dirname, tmp), link]) {
@@ -474,14 +504,10 @@ function main() {
       cannotRun(err, binary);
     }
   }
+  // Forwarded to the child. Installed before it starts: a signal that came between its start
+  // (it may have printed already) and these handlers would kill Node and orphan it. Node runs
+  // the handlers from its event loop, so `child` is set by the time one runs.
   let child;
-  try {
-    // Some failures (ENOTDIR: a path through a zip archive) throw here instead of emitting.
-    child = childProcess().spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
-  } catch (err) {
-    cannotRun(err, binary);
-  }
-
   const forwarded = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
   const handlers = {};
   for (const sig of forwarded) {
@@ -497,6 +523,12 @@ function main() {
     } catch (_) {
       /* signal not supported on this platform */
     }
+  }
+  try {
+    // Some failures (ENOTDIR: a path through a zip archive) throw here instead of emitting.
+    child = childProcess().spawn(binary, args, { stdio: 'inherit', env, windowsHide: false });
+  } catch (err) {
+    cannotRun(err, binary);
   }
 
   child.on('error', (err) => cannotRun(err, binary));

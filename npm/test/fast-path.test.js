@@ -171,15 +171,13 @@ test('root\'s project moved out of a world-writable directory: what another user
   const planted = spawnSync('setpriv', [`--reuid=${planter.uid}`, `--regid=${planter.gid}`, '--clear-groups', 'sh', '-c', plant], { encoding: 'utf8' });
   assert.strictEqual(planted.status, 0, planted.stderr);
   assert.strictEqual(fs.statSync(path.join(project, 'node_modules', '@kaelio', 'ktx', 'native', here, 'ktx')).uid, planter.uid);
-  // Root uses the moved project: first without node on PATH, then with, then fast again.
+  // Root uses the moved project, without node on PATH and with.
   const bin = path.join(moved, 'node_modules', '.bin', 'ktx');
   const root = path.join(moved, 'node_modules', '@kaelio', 'ktx');
-  const before = exec(bin, ['--version'], noNode);
-  assert.ok(!fs.existsSync(marker), 'the planted script ran as root');
-  assert.notStrictEqual(before.status, 0, 'the stale fast file runs nothing without node');
-  const r = exec(bin, ['--version']);
-  assert.strictEqual(r.stdout, 'ktx 1.2.3\n', r.stderr);
-  const later = exec(bin, ['x'], noNode);
-  assert.strictEqual(later.stdout, `native:x\nroot:${root}\n`, later.stderr);
+  for (const env of [noNode, {}]) {
+    const r = exec(bin, ['x'], env);
+    assert.ok(!fs.existsSync(marker), 'the planted script ran as root');
+    assert.strictEqual(r.stdout, `native:x\nroot:${root}\n`, r.stderr);
+  }
   assert.ok(!fs.existsSync(marker), 'the planted script ran as root');
 });
