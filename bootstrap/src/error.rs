@@ -71,6 +71,10 @@ pub enum Error {
     #[error("interrupted: {state}")]
     Interrupted { state: String },
 
+    /// A project found upward that ktx does not trust unless named (git's safe.directory).
+    #[error("{message}")]
+    Untrusted { message: String, hint: String },
+
     #[error("{message}")]
     Other { message: String, hint: String },
 }
@@ -79,7 +83,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage { .. } => exit::USAGE,
-            Error::Rejected { .. } => exit::REJECTED,
+            Error::Rejected { .. } | Error::Untrusted { .. } => exit::REJECTED,
             Error::NeedsInstall { .. } => exit::NEEDS_INSTALL,
             Error::Integrity { .. } | Error::VersionMismatch { .. } => exit::INTEGRITY,
             Error::Interrupted { .. } => exit::INTERRUPTED,
@@ -90,9 +94,10 @@ impl Error {
     /// What the user can do about it, or nothing when the message says it all.
     pub fn hint(&self) -> Option<String> {
         let h = match self {
-            Error::Usage { hint, .. } | Error::Io { hint, .. } | Error::Other { hint, .. } => {
-                hint.clone()
-            }
+            Error::Usage { hint, .. }
+            | Error::Io { hint, .. }
+            | Error::Untrusted { hint, .. }
+            | Error::Other { hint, .. } => hint.clone(),
             Error::Rejected { .. } | Error::Interrupted { .. } => String::new(),
             Error::NeedsInstall { command, .. } => format!("run: {command}"),
             Error::Integrity { .. } => "the package is damaged or was tampered with; reinstall @kaelio/ktx (npm cache clean --force, then run it again)".into(),

@@ -7,10 +7,20 @@
 //! ```
 //!
 //! The project is `--project-dir`, else `KTX_PROJECT_DIR`, else the nearest directory upward
-//! from the working directory that holds `ktx.yaml` (KTX's rule). Other keys of `ktx.yaml`
+//! from the working directory that holds `ktx.yaml` (KTX's rule). One found upward is trusted
+//! only when the user owns it and no other user can write its directory (git's
+//! `safe.directory` rule): a `ktx.yaml` planted above the user's working directory by another
+//! user is refused, and naming the directory accepts it knowingly. Other keys of `ktx.yaml`
 //! (storage, ingest, agent, ...) belong to KTX and are left alone.
+//!
+//! Every project YAML file is a regular file under `MAX_FILE_BYTES` whose nesting is checked
+//! (`nesting`) before it is parsed. Errors name files and references, never what a referenced
+//! file or variable holds.
+
+mod nesting;
 
 use crate::error::{Error, Result};
+pub use nesting::MAX_NESTING;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -19,6 +29,9 @@ pub const PROJECT_FILE: &str = "ktx.yaml";
 pub const SL_DIR: &str = "semantic-layer";
 /// Files larger than this are refused rather than parsed (a project file is small text).
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// A file a `file:` setting points at holds a path or a secret: a few hundred bytes. Larger,
+/// or not a regular file (`/dev/zero`, a FIFO), it is refused rather than read.
+pub const MAX_REFERENCE_BYTES: u64 = 64 << 10;
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -56,15 +69,19 @@ impl Project {
                     ))
                 }
                 Some(v) => cwd.join(v),
-                None => nearest(&cwd).ok_or_else(|| {
-                    Error::usage(
-                        format!(
-                            "no {PROJECT_FILE} in {} or any directory above it",
-                            cwd.display()
-                        ),
-                        "pass --project-dir DIR (or set KTX_PROJECT_DIR); `ktx setup demo` writes a project to try",
-                    )
-                })?,
+                None => {
+                    let dir = nearest(&cwd).ok_or_else(|| {
+                        Error::usage(
+                            format!(
+                                "no {PROJECT_FILE} in {} or any directory above it",
+                                cwd.display()
+                            ),
+                            "pass --project-dir DIR (or set KTX_PROJECT_DIR); `ktx setup demo` writes a project to try",
+                        )
+                    })?;
+                    trust_found(&dir)?;
+                    dir
+                }
             },
         };
         if !dir.join(PROJECT_FILE).is_file() {
@@ -183,23 +200,43 @@ impl Connection {
     }
 
     /// A string setting, with KTX's references resolved: `env:NAME` (an environment variable)
-    /// and, except for `url`, `file:PATH` (a file's contents).
-    pub fn setting(&self, key: &str) -> Option<String> {
-        let raw = self.settings.get(key)?.as_str()?.trim();
+    /// and, except for `url`, `file:PATH` (a file's contents, trimmed). None when it is absent,
+    /// empty, or names an unset variable.
+    pub fn setting(&self, key: &str) -> Result<Option<Setting>> {
+        let Some(raw) = self.settings.get(key).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let raw = raw.trim();
         if raw.is_empty() {
-            return None;
+            return Ok(None);
         }
         if let Some(var) = raw.strip_prefix("env:") {
-            return std::env::var(var).ok().filter(|v| !v.is_empty());
+            return Ok(std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|value| Setting {
+                    value,
+                    origin: Origin::Env(var.to_string()),
+                }));
         }
         if key != "url" {
             if let Some(file) = raw.strip_prefix("file:") {
-                return std::fs::read_to_string(file)
-                    .ok()
-                    .map(|s| s.trim().to_string());
+                let value = read_reference(Path::new(file)).map_err(|why| Error::Rejected {
+                    message: format!(
+                        "{PROJECT_FILE}: connections.{}.{key} points at file:{file}, which {why}",
+                        self.id
+                    ),
+                })?;
+                return Ok((!value.is_empty()).then(|| Setting {
+                    value,
+                    origin: Origin::File(PathBuf::from(file)),
+                }));
             }
         }
-        Some(raw.to_string())
+        Ok(Some(Setting {
+            value: raw.to_string(),
+            origin: Origin::Literal,
+        }))
     }
 
     /// The SQLite database file of a `driver: sqlite` connection (`path`, or a `file:` /
@@ -213,15 +250,18 @@ impl Connection {
                 ),
             });
         }
-        let path = match (self.setting("path"), self.setting("url")) {
-            (Some(p), _) => p,
-            (None, Some(url)) => url
-                .strip_prefix("file://")
-                .or_else(|| url.strip_prefix("sqlite://"))
-                .or_else(|| url.strip_prefix("file:"))
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(&url)
-                .to_string(),
+        let (path, origin) = match (self.setting("path")?, self.setting("url")?) {
+            (Some(p), _) => (p.value, p.origin),
+            (None, Some(url)) => (
+                url.value
+                    .strip_prefix("file://")
+                    .or_else(|| url.value.strip_prefix("sqlite://"))
+                    .or_else(|| url.value.strip_prefix("file:"))
+                    .or_else(|| url.value.strip_prefix("sqlite:"))
+                    .unwrap_or(&url.value)
+                    .to_string(),
+                url.origin,
+            ),
             (None, None) => {
                 return Err(Error::Rejected {
                     message: format!(
@@ -238,11 +278,20 @@ impl Connection {
             project_dir.join(path)
         };
         if !path.is_file() {
+            // A referenced value may be a secret (the file or variable was not meant to hold a
+            // path): name the reference, never what it holds.
+            let what = match &origin {
+                Origin::Literal => path.display().to_string(),
+                Origin::Env(var) => format!("the path in env:{var} names no file"),
+                Origin::File(file) => format!(
+                    "the contents of file:{} name no file (not shown)",
+                    file.display()
+                ),
+            };
             return Err(Error::Rejected {
                 message: format!(
-                    "cannot execute: the SQLite database of connection '{}' is not there: {}",
-                    self.id,
-                    path.display()
+                    "cannot execute: the SQLite database of connection '{}' is not there: {what}",
+                    self.id
                 ),
             });
         }
@@ -250,11 +299,124 @@ impl Connection {
     }
 }
 
+/// A resolved setting and where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub origin: Origin,
+}
+
+/// Where a setting's value came from: messages show a `Literal` and only name the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Literal,
+    Env(String),
+    File(PathBuf),
+}
+
+/// The trimmed text of a `file:` reference; the error says what is wrong, never the contents.
+fn read_reference(path: &Path) -> std::result::Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read ({e})"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() > MAX_REFERENCE_BYTES {
+        return Err(format!(
+            "is over the limit of {} KiB for a referenced value",
+            MAX_REFERENCE_BYTES >> 10
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
+    let text = String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())?;
+    Ok(text.trim().to_string())
+}
+
 fn nearest(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
         .find(|d| d.join(PROJECT_FILE).is_file())
         .map(Path::to_path_buf)
+}
+
+/// A project found upward is used only when the user running ktx owns its `ktx.yaml` (the file
+/// and, for a symlink, the link) and no other user can write its directory: world-writable
+/// and owned by someone else, as /tmp is, anyone could have put it there. Root included, as
+/// git does. Naming the directory (`--project-dir`, `KTX_PROJECT_DIR`) accepts it knowingly.
+#[cfg(unix)]
+fn trust_found(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let file = dir.join(PROJECT_FILE);
+    let stat = |p: &Path, follow: bool| {
+        if follow {
+            std::fs::metadata(p)
+        } else {
+            std::fs::symlink_metadata(p)
+        }
+        .map_err(|e| Error::io("cannot read", p, e))
+    };
+    let why = if let Some(owner) = [stat(&file, false)?, stat(&file, true)?]
+        .iter()
+        .map(|m| m.uid())
+        .find(|&uid| uid != me)
+    {
+        Some(format!("is owned by {}, not by you", user_name(owner)))
+    } else {
+        let d = stat(dir, true)?;
+        (d.mode() & 0o002 != 0 && d.uid() != me).then(|| {
+            format!(
+                "sits in a directory every user can write, owned by {}",
+                user_name(d.uid())
+            )
+        })
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::Untrusted {
+            message: format!(
+                "{}, found upward from the working directory, {why}; ktx does not use it unless told to",
+                file.display()
+            ),
+            hint: format!(
+                "if you trust it, name it: --project-dir {} (or KTX_PROJECT_DIR); otherwise run ktx from your own project",
+                crate::output::shell_quote(&dir.display().to_string())
+            ),
+        }),
+    }
+}
+
+#[cfg(not(unix))]
+fn trust_found(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// `name (uid N)`, or `uid N` when the user database has no name for it.
+#[cfg(unix)]
+fn user_name(uid: u32) -> String {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: a zeroed passwd is a valid out-parameter; buf outlives the call and its length
+    // is passed; the name is copied out before buf is dropped.
+    let name = unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        );
+        (rc == 0 && !found.is_null() && !pwd.pw_name.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned()
+        })
+    };
+    match name {
+        Some(n) => format!("{n} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
 }
 
 /// KTX's connection id rule: `^[a-zA-Z0-9][a-zA-Z0-9_-]*$` (it is also a directory name).
@@ -285,8 +447,17 @@ pub fn read_text(path: &Path, rel: &str) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| reject("not UTF-8 text".into()))
 }
 
-/// Parse YAML into JSON values (mapping keys must be strings, as every KTX file has them).
+/// Parse YAML into JSON values (mapping keys must be strings, as every KTX file has them),
+/// after checking in one pass that it nests at most `MAX_NESTING` levels.
 pub fn parse_yaml(text: &str, rel: &str) -> Result<Value> {
+    if let Err(deep) = nesting::check(text) {
+        return Err(Error::Rejected {
+            message: format!(
+                "{rel}: nested more than {MAX_NESTING} levels deep (line {}); refused before parsing (KTX files nest a few levels)",
+                deep.line
+            ),
+        });
+    }
     serde_norway::from_str::<Value>(text).map_err(|e| {
         let at = e
             .location()
@@ -321,7 +492,10 @@ mod tests {
         assert_eq!(p.connections[0].driver, "sqlite");
         assert_eq!(p.connections[0].dialect(), "sqlite");
         assert_eq!(p.connections[1].dialect(), "snowflake");
-        assert_eq!(p.connections[0].setting("path").as_deref(), Some("a.db"));
+        assert_eq!(
+            p.connections[0].setting("path").unwrap().map(|s| s.value),
+            Some("a.db".into())
+        );
     }
 
     #[test]
@@ -366,8 +540,52 @@ mod tests {
             project("connections:\n  w: {driver: sqlite, path: 'env:KTX_TEST_PROJECT_PATH_REF'}\n")
                 .unwrap();
         assert_eq!(
-            p.connections[0].setting("path").as_deref(),
-            Some("/tmp/x.db")
+            p.connections[0].setting("path").unwrap(),
+            Some(Setting {
+                value: "/tmp/x.db".into(),
+                origin: Origin::Env("KTX_TEST_PROJECT_PATH_REF".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_file_reference_is_read_but_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "  s3cr3t-value\nline 2\n").unwrap();
+        let yaml = format!(
+            "connections:\n  w: {{driver: sqlite, path: 'file:{}'}}\n",
+            secret.display()
+        );
+        let p = project(&yaml).unwrap();
+        let s = p.connections[0].setting("path").unwrap().unwrap();
+        assert_eq!(s.value, "s3cr3t-value\nline 2");
+        assert_eq!(s.origin, Origin::File(secret.clone()));
+        let e = p.connections[0].sqlite_path(dir.path()).unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        assert!(e.to_string().contains("(not shown)"), "{e}");
+        for (target, why) in [
+            ("/dev/zero", "is not a regular file"),
+            ("/no/such/file", "cannot be read"),
+        ] {
+            let p = project(&format!(
+                "connections:\n  w: {{driver: sqlite, path: 'file:{target}'}}\n"
+            ))
+            .unwrap();
+            let e = p.connections[0].setting("path").unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::REJECTED);
+            assert!(e.to_string().contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_cap_is_refused_before_parsing_naming_the_file_and_line() {
+        let text = format!("connections:\n  w: {}\n", "[".repeat(MAX_NESTING));
+        let e = parse_yaml(&text, "ktx.yaml").unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::REJECTED);
+        assert_eq!(
+            e.to_string(),
+            "ktx.yaml: nested more than 64 levels deep (line 2); refused before parsing (KTX files nest a few levels)"
         );
     }
 

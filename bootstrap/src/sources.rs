@@ -15,13 +15,29 @@
 //! Authoring-only fields (`source_type`, `usage`, `inherits_columns_from`, a join's
 //! `source`) are dropped. Everything else goes to Python as written: ktx-daemon validates the
 //! sources and reports unknown keys as warnings.
+//!
+//! Before anything goes to Python, names are checked (`check_names`: source, measure and
+//! segment names are identifiers, column and grain names unqualified), and the walk of the
+//! folder is bounded: each directory is read once (a symlink loop is a warning, not a hang),
+//! at most `MAX_WALK_DEPTH` folders deep, `MAX_WALK_ENTRIES` entries and `MAX_SOURCES_BYTES`.
 
 use crate::project::{parse_yaml, read_text};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The subdirectory of a connection's sources that holds the catalogue shards.
 pub const SCHEMA_DIR: &str = "_schema";
+
+/// Folders below a connection's directory: KTX projects use one or two (`_schema`, a folder
+/// per domain); 32 is far past any layout and stops a chain of links long before the OS does.
+pub const MAX_WALK_DEPTH: usize = 32;
+/// Directory entries read in all: ten times ktx-daemon's `MAX_SOURCES` (2,000), so a folder
+/// the model could use is never cut short, while a runaway tree stops in well under a second.
+pub const MAX_WALK_ENTRIES: usize = 20_000;
+/// Bytes of YAML read in all: ktx-daemon's `MAX_REQUEST_BYTES` (64 MiB); a model at every
+/// daemon limit is 2.5 MB, so more could only be refused later, after reading it all.
+pub const MAX_SOURCES_BYTES: u64 = 64 << 20;
 
 /// The resolved sources of a connection, sorted by name, and what went wrong on the way.
 #[derive(Debug, Default)]
@@ -52,9 +68,33 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
         ));
         return out;
     }
-    let mut files = Vec::new();
-    yaml_files(dir, &mut files);
+    let mut walk = Walk {
+        project_dir,
+        seen: HashMap::new(),
+        entries: 0,
+        files: Vec::new(),
+        stopped: false,
+    };
+    walk.dir(dir, 0, &mut out);
+    let mut files = walk.files;
     files.sort();
+    let mut budget = MAX_SOURCES_BYTES;
+    files.retain(|p| {
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        if len > budget {
+            if budget > 0 {
+                out.errors.push(format!(
+                    "{}: the sources of this connection pass {} MiB of YAML here; this file and the ones after it are not read",
+                    rel(project_dir, p),
+                    MAX_SOURCES_BYTES >> 20
+                ));
+            }
+            budget = 0;
+            return false;
+        }
+        budget -= len;
+        true
+    });
     let schema_dir = dir.join(SCHEMA_DIR);
     // name -> (source, the file that defined it)
     let mut sources: Vec<(String, Value, String)> = Vec::new();
@@ -72,12 +112,14 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
         };
         for (name, entry) in tables {
             let at = format!("{name_of}#{name}");
-            match project_entry(name, entry) {
+            match project_entry(name, entry).and_then(|s| check_names(&s).map(|()| s)) {
                 Ok(source) => {
                     let source = strip_authoring(source, &at, &mut out);
                     add(&mut sources, name, source, at, &mut out)
                 }
-                Err(e) => out.errors.push(format!("{at}: {e}")),
+                Err(e) => out
+                    .errors
+                    .push(format!("{}: {e}", quoted_at(&name_of, name))),
             }
         }
     }
@@ -97,7 +139,12 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
         };
         if has(&doc, "table") || has(&doc, "sql") {
             doc.insert("name".into(), Value::String(name.clone()));
-            let source = strip_authoring(Value::Object(doc), &name_of, &mut out);
+            let source = Value::Object(doc);
+            if let Err(e) = check_names(&source) {
+                out.errors.push(format!("{name_of}: {e}"));
+                continue;
+            }
+            let source = strip_authoring(source, &name_of, &mut out);
             add(&mut sources, &name, source, name_of, &mut out);
         } else {
             overlays.push((name, doc, name_of));
@@ -106,12 +153,19 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
 
     for (name, overlay, name_of) in overlays {
         let Some(slot) = sources.iter_mut().find(|(n, _, _)| *n == name) else {
+            // Never sent anywhere, so a name that is not an identifier needs no error; one
+            // with control characters is shown escaped.
+            let name = if name.chars().any(char::is_control) {
+                quote(&name)
+            } else {
+                format!("'{name}'")
+            };
             out.warnings.push(format!(
-                "{name_of}: overlay '{name}' has no table or sql and no {SCHEMA_DIR} entry named '{name}'; skipped"
+                "{name_of}: overlay {name} has no table or sql and no {SCHEMA_DIR} entry named {name}; skipped"
             ));
             continue;
         };
-        match compose(&slot.1, &overlay) {
+        match compose(&slot.1, &overlay).and_then(|s| check_names(&s).map(|()| s)) {
             Ok(composed) => {
                 slot.1 = strip_authoring(composed, &name_of, &mut out);
                 slot.2 = name_of;
@@ -125,28 +179,186 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
     out
 }
 
+/// `p` relative to `base`, for messages; control characters in file names are escaped.
 fn rel(base: &Path, p: &Path) -> String {
-    p.strip_prefix(base)
+    let s = p
+        .strip_prefix(base)
         .unwrap_or(p)
         .to_string_lossy()
-        .replace('\\', "/")
+        .replace('\\', "/");
+    if s.chars().any(char::is_control) {
+        s.escape_default().to_string()
+    } else {
+        s
+    }
 }
 
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') {
-            continue;
+/// A name for messages: quoted, with control characters escaped (a hostile name cannot move
+/// the cursor or hide text on the user's terminal).
+fn quote(name: &str) -> String {
+    format!("{name:?}")
+}
+
+/// `file#name` of a shard entry, the name escaped when it has to be.
+fn quoted_at(name_of: &str, name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        format!("{name_of}#{}", quote(name))
+    } else {
+        format!("{name_of}#{name}")
+    }
+}
+
+/// The names a query refers to (`source.measure`, `source.segment`): ASCII letters, digits and
+/// `_`, not starting with a digit. KTX splits a reference at its dot and quotes each part as a
+/// SQL identifier; ktx-daemon's `NAME_RE` is this rule.
+pub fn identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A column (dimension) or grain name: KTX's rule, unqualified (no '.'), and no control
+/// characters. Warehouse columns may hold spaces or other characters; KTX quotes them.
+fn column_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('.') && !name.chars().any(char::is_control)
+}
+
+fn not_identifier(what: &str, name: &str) -> String {
+    format!(
+        "{what} name {} is not an identifier (letters, digits and _, not starting with a digit)",
+        quote(name)
+    )
+}
+
+/// The names of a resolved source, checked before it goes to Python: one line naming the
+/// first that is wrong.
+fn check_names(source: &Value) -> Result<(), String> {
+    let name = source["name"].as_str().unwrap_or_default();
+    if !identifier(name) {
+        return Err(not_identifier("source", name));
+    }
+    for (key, what) in [("measures", "measure"), ("segments", "segment")] {
+        for item in source[key].as_array().into_iter().flatten() {
+            if let Some(n) = item.get("name").and_then(Value::as_str) {
+                if !identifier(n) {
+                    return Err(format!("source '{name}': {}", not_identifier(what, n)));
+                }
+            }
         }
-        // file_type does not follow symlinks; is_dir does (a linked directory of sources).
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-            out.push(p);
+    }
+    let columns = source["columns"].as_array().into_iter().flatten();
+    let columns = columns.filter_map(|c| c.get("name").and_then(Value::as_str));
+    for n in columns {
+        if !column_name(n) {
+            return Err(format!(
+                "source '{name}': column name {} must be unqualified (no '.') and printable",
+                quote(n)
+            ));
+        }
+    }
+    for n in source["grain"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !column_name(n) {
+            return Err(format!(
+                "source '{name}': grain entry {} must be an unqualified column name (no '.') and printable",
+                quote(n)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The walk of a connection's folder for YAML files.
+struct Walk<'a> {
+    project_dir: &'a Path,
+    /// Each directory read, by identity, and where it was first read.
+    seen: HashMap<DirId, PathBuf>,
+    entries: usize,
+    files: Vec<PathBuf>,
+    stopped: bool,
+}
+
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+/// A directory's identity: (device, inode), or its canonical path where there are none.
+fn dir_id(meta: &std::fs::Metadata, path: &Path) -> Option<DirId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = path;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        std::fs::canonicalize(path).ok()
+    }
+}
+
+impl Walk<'_> {
+    fn stop(&mut self, at: &Path, why: String, out: &mut Loaded) {
+        out.errors.push(format!(
+            "{}: {why}; the walk stopped here and the files after it are not read",
+            rel(self.project_dir, at)
+        ));
+        self.stopped = true;
+    }
+
+    fn dir(&mut self, dir: &Path, depth: usize, out: &mut Loaded) {
+        // Links are followed (a linked folder of sources is fine), each directory once.
+        let Some(id) = std::fs::metadata(dir).ok().and_then(|m| dir_id(&m, dir)) else {
+            return;
+        };
+        if let Some(first) = self.seen.get(&id) {
+            let first = rel(self.project_dir, first);
+            out.warnings.push(format!(
+                "{}: the folder {first} again (a symlink loop or a second link to it); not read twice",
+                rel(self.project_dir, dir)
+            ));
+            return;
+        }
+        if depth > MAX_WALK_DEPTH {
+            let why = format!("more than {MAX_WALK_DEPTH} folders deep");
+            return self.stop(dir, why, out);
+        }
+        self.seen.insert(id, dir.to_path_buf());
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut children = Vec::new();
+        for e in rd.flatten() {
+            self.entries += 1;
+            if self.entries > MAX_WALK_ENTRIES {
+                let why = format!("more than {MAX_WALK_ENTRIES} files and folders");
+                return self.stop(dir, why, out);
+            }
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.starts_with('.') {
+                let link = e.file_type().is_ok_and(|t| t.is_symlink());
+                children.push((link, name, e.path()));
+            }
+        }
+        // Real folders before links, so a folder reached both ways is named by its own path.
+        children.sort();
+        for (_, name, p) in children {
+            if self.stopped {
+                return;
+            }
+            // file_type does not follow symlinks; is_dir does (a linked directory of sources).
+            if p.is_dir() {
+                self.dir(&p, depth + 1, out);
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                self.files.push(p);
+            }
         }
     }
 }
@@ -698,6 +910,98 @@ usage: {tier: hot}
             l.errors,
             ["semantic-layer/w: no such directory; the sources of this connection go there"]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_reached_twice_through_links_is_read_once_by_its_own_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("semantic-layer/w");
+        write(
+            &w,
+            "real/orders.yaml",
+            "name: orders\ntable: t\ngrain: [id]\ncolumns: [{name: id, type: number}]\n",
+        );
+        std::os::unix::fs::symlink("real", w.join("again")).unwrap();
+        std::os::unix::fs::symlink(w.join("real"), w.join("a-abs")).unwrap();
+        std::os::unix::fs::symlink(".", w.join("loop")).unwrap();
+        let l = load(dir.path(), &w);
+        assert!(l.errors.is_empty(), "{:?}", l.errors);
+        assert_eq!(l.names(), ["orders"]);
+        assert_eq!(
+            l.warnings,
+            [
+                "semantic-layer/w/a-abs: the folder semantic-layer/w/real again (a symlink loop or a second link to it); not read twice",
+                "semantic-layer/w/again: the folder semantic-layer/w/real again (a symlink loop or a second link to it); not read twice",
+                "semantic-layer/w/loop: the folder semantic-layer/w again (a symlink loop or a second link to it); not read twice",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_walk_past_its_depth_stops_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("semantic-layer/w");
+        let deep = (0..=MAX_WALK_DEPTH)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>();
+        write(
+            &w,
+            &format!("{}/x.yaml", deep.join("/")),
+            "name: x\ntable: t\n",
+        );
+        let l = load(dir.path(), &w);
+        assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
+        assert!(
+            l.errors[0].contains("more than 32 folders deep; the walk stopped here"),
+            "{:?}",
+            l.errors
+        );
+    }
+
+    #[test]
+    fn names_follow_ktx_rules() {
+        for ok in ["orders", "_x", "Orders_2", "a1"] {
+            assert!(identifier(ok), "{ok}");
+        }
+        for bad in [
+            "", ".", "..", "a..b..c", "../../x", "1abc", "a-b", "a b", "é", "a.b",
+        ] {
+            assert!(!identifier(bad), "{bad}");
+        }
+        for ok in ["Order Date", "CONSIGNMENTS", "a-b", "é"] {
+            assert!(column_name(ok), "{ok}");
+        }
+        for bad in ["", "a.b", "x\ny", "\u{1b}[2J"] {
+            assert!(!column_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_name_in_a_shard_or_an_overlay_is_an_error_naming_the_file_and_the_name() {
+        let l = load_tree(&[
+            (
+                "semantic-layer/w/_schema/raw.yaml",
+                "tables:\n  ../x:\n    table: t\n    columns: [{name: id, type: int}]\n  ok:\n    table: t\n    columns: [{name: id, type: int}]\n",
+            ),
+            (
+                "semantic-layer/w/ok.yaml",
+                "name: ok\nmeasures: [{name: 'a.b', expr: 'count(*)'}]\n",
+            ),
+        ]);
+        assert_eq!(
+            l.errors,
+            [
+                "semantic-layer/w/_schema/raw.yaml#../x: source name \"../x\" is not an identifier (letters, digits and _, not starting with a digit)",
+                "semantic-layer/w/ok.yaml: source 'ok': measure name \"a.b\" is not an identifier (letters, digits and _, not starting with a digit)",
+            ]
+        );
+        assert_eq!(
+            l.names(),
+            ["ok"],
+            "the catalogue source stays, without the overlay"
+        );
+        assert_eq!(l.sources[0]["measures"], json!([]));
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub fn query(ctx: &Ctx, connection_id: Option<&str>, a: &QueryArgs) -> Result<()
     } else {
         None
     };
+    for e in &loaded.errors {
+        errln!("warning: {e} (left out; `ktx sl validate` lists every problem)");
+    }
     if loaded.sources.is_empty() {
         return Err(Error::Rejected {
             message: format!(
@@ -141,9 +144,6 @@ pub fn query(ctx: &Ctx, connection_id: Option<&str>, a: &QueryArgs) -> Result<()
                 project.sources_dir(&conn).display()
             ),
         });
-    }
-    for e in &loaded.errors {
-        errln!("warning: {e} (left out; `ktx sl validate` lists every problem)");
     }
     let limit = query["limit"].as_u64();
     let request = query_request(&conn, &loaded.sources, query, &dialect);
