@@ -23,8 +23,9 @@ function isMusl() {
   return fs.existsSync(`/lib/ld-musl-${arch}.so.1`);
 }
 
-// What `ktx-release pack` recorded about each native/<dir>/ktx: its target, its C library and,
-// for glibc builds, the oldest glibc it runs on (the release's glibc floor).
+// What `ktx-release pack` recorded in native/targets.json about each build (in native/<dir>/ or
+// its platform package): its target, its C library and, for glibc builds, the oldest glibc it
+// runs on (the release's glibc floor).
 function record() {
   try {
     return JSON.parse(fs.readFileSync(path.join(nativeDir, 'targets.json'), 'utf8'));
