@@ -60,6 +60,11 @@ impl Loaded {
 /// Load the sources under `dir` (`semantic-layer/<connection>/`); file names in messages are
 /// relative to `project_dir`.
 pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
+    load_within(project_dir, dir, MAX_SOURCES_BYTES)
+}
+
+/// `load`, reading at most `max_bytes` of YAML.
+fn load_within(project_dir: &Path, dir: &Path, max_bytes: u64) -> Loaded {
     let mut out = Loaded::default();
     if !dir.is_dir() {
         out.errors.push(format!(
@@ -78,18 +83,18 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
     walk.dir(dir, 0, &mut out);
     let mut files = walk.files;
     files.sort();
-    let mut budget = MAX_SOURCES_BYTES;
+    let (mut budget, mut cut) = (max_bytes, false);
     files.retain(|p| {
         let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        if len > budget {
-            if budget > 0 {
+        if cut || len > budget {
+            if !cut {
                 out.errors.push(format!(
-                    "{}: the sources of this connection pass {} MiB of YAML here; this file and the ones after it are not read",
+                    "{}: the sources of this connection pass {} of YAML here; this file and the ones after it are not read",
                     rel(project_dir, p),
-                    MAX_SOURCES_BYTES >> 20
+                    size(max_bytes)
                 ));
             }
-            budget = 0;
+            cut = true;
             return false;
         }
         budget -= len;
@@ -177,6 +182,15 @@ pub fn load(project_dir: &Path, dir: &Path) -> Loaded {
     sources.sort_by(|a, b| a.0.cmp(&b.0));
     out.sources = sources.into_iter().map(|(_, s, _)| s).collect();
     out
+}
+
+/// `n` bytes as MiB when whole, else bytes.
+fn size(n: u64) -> String {
+    if n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 /// `p` relative to `base`, for messages; control characters in file names are escaped.
@@ -957,6 +971,36 @@ usage: {tier: hot}
             "{:?}",
             l.errors
         );
+    }
+
+    #[test]
+    fn a_walk_past_its_entries_or_bytes_stops_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("semantic-layer/w");
+        std::fs::create_dir_all(&w).unwrap();
+        for i in 0..=MAX_WALK_ENTRIES {
+            std::fs::File::create(w.join(format!("f{i}.txt"))).unwrap();
+        }
+        let l = load(dir.path(), &w);
+        assert_eq!(l.errors.len(), 1, "{:?}", l.errors);
+        assert!(
+            l.errors[0].starts_with("semantic-layer/w: more than 20000 files and folders"),
+            "{:?}",
+            l.errors
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("semantic-layer/w");
+        for f in ["a", "b", "c"] {
+            write(&w, &format!("{f}.yaml"), &format!("name: {f}\ntable: t\n")); // 18 bytes
+        }
+        let l = load_within(dir.path(), &w, 40);
+        assert_eq!(l.names(), ["a", "b"]);
+        assert_eq!(
+            l.errors,
+            ["semantic-layer/w/c.yaml: the sources of this connection pass 40 bytes of YAML here; this file and the ones after it are not read"]
+        );
+        assert_eq!(size(MAX_SOURCES_BYTES), "64 MiB");
     }
 
     #[test]
