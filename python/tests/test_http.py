@@ -29,16 +29,6 @@ def daemon(tmp_path_factory):
     d.stop()
 
 
-def test_the_app_has_a_route_per_op_of_the_table_and_its_health():
-    from fastapi.routing import APIRoute
-
-    from ktx_daemon.app import create_app
-    from ktx_daemon.protocol import OPS
-
-    routes = sorted((r.path, tuple(sorted(r.methods))) for r in create_app().routes if isinstance(r, APIRoute))
-    assert routes == sorted([(op.route, ("POST",)) for op in OPS] + [("/health", ("GET",))])
-
-
 def test_health_is_the_hosts_with_our_embedding_model_and_the_code_it_serves(daemon):
     import ktx_daemon
 
