@@ -59,7 +59,7 @@ pub fn stage(opts: &StageOptions, dir: &Path) -> Result<()> {
         &dir.join("package.json"),
         &(serde_json::to_string_pretty(&pkg)? + "\n"),
     )?;
-    copy(&npm.join("dist/bin.js"), &dir.join("dist/bin.js"), 0o755)?;
+    copy(&npm.join("src/bin.js"), &dir.join("dist/bin.js"), 0o755)?;
     copy_tree(&npm.join("assets"), &dir.join("assets"))?;
     if opts.binaries.is_empty() {
         bail!("no native binary to pack; build one with `ktx-release binary` or pass --binary DIR=PATH");
