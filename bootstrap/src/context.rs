@@ -4,7 +4,6 @@
 use crate::commands::DaemonMode;
 use crate::paths::Layout;
 use crate::prompt::Consent;
-use std::cell::Cell;
 use std::path::PathBuf;
 
 #[derive(Debug)]
@@ -16,9 +15,6 @@ pub struct Ctx {
     /// the nearest ktx.yaml).
     pub project_dir: Option<PathBuf>,
     pub daemon_mode: DaemonMode,
-    /// Set by a command that noticed a burst: `main` starts the daemon in the background once
-    /// the command has printed its answer.
-    pub start_daemon_after: Cell<bool>,
 }
 
 impl Ctx {
@@ -31,7 +27,6 @@ impl Ctx {
             verbose: false,
             project_dir: None,
             daemon_mode: DaemonMode::Auto,
-            start_daemon_after: Cell::new(false),
         }
     }
 

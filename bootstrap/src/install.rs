@@ -5,8 +5,9 @@
 //!    process holds the install lock, no other attempt owns any of it;
 //! 3. check the free space against what the venv will take ("disk full" before, not during);
 //! 4. build in this attempt's own `.staging-<id>`: choose the interpreter (`python`), create
-//!    the venv, install the wheel, check that it imports and that `-m ktx_daemon --version`
-//!    answers this version (`Probe::Entry`);
+//!    the venv, install the wheel, run the payload-agnostic check (`-m ktx_host check`: every
+//!    package imports, the payload's one-shot entry answers `--help`, METADATA's version is
+//!    this CLI's);
 //! 5. stop this version's daemon, wait for running commands (the use lock), then swap: the
 //!    live venv steps aside, the new one takes its name, `manifest.json` is written last.
 //!
@@ -489,25 +490,7 @@ impl Attempt<'_> {
         self.run(pip, "installing the wheel")?;
         self.progress
             .step("checking that the runtime imports and runs");
-        let probe = probe_command(
-            &staging_python,
-            &layout.version_dir(),
-            &import_probe(self.pkg, &[Feature::Core], Probe::Entry),
-        );
-        let reported = self.run(
-            probe,
-            "checking the runtime (imports, ktx-daemon --version)",
-        )?;
-        let reported = reported.trim();
-        if reported != format!("ktx-daemon {}", layout.version) {
-            return Err(Error::InstallFailed {
-                reason: format!(
-                    "the installed ktx-daemon reports {reported:?}, expected ktx-daemon {}",
-                    layout.version
-                ),
-                log: self.log_path.clone(),
-            });
-        }
+        self.check_entry(&staging_python)?;
         disk::restrict_writes(&staging);
         if process::interrupted().is_some() {
             return Err(self.interrupted());
@@ -570,6 +553,45 @@ impl Attempt<'_> {
         Ok(())
     }
 
+    /// The install check, the same for every payload: `python -I -m ktx_host check` imports
+    /// every top-level package of the wheel and runs the payload's one-shot entry with
+    /// `--help` (exit 0); the version it reports is the wheel's METADATA's, which must be this
+    /// CLI's. What it ran and printed goes into the install log.
+    fn check_entry(&mut self, python: &Path) -> Result<()> {
+        let layout = self.ctx.layout.clone();
+        let printed = self.run_check(runtime_check(python, &layout.version_dir()))?;
+        let line = check_report(&printed, &layout.version).map_err(|why| Error::InstallFailed {
+            reason: format!("the runtime check failed: {why}"),
+            log: self.log_path.clone(),
+        })?;
+        let _ = writeln!(self.log, "# runtime check: {line}\n");
+        Ok(())
+    }
+
+    /// Run the runtime check: like `run`, but its JSON report is read even when it failed.
+    fn run_check(&mut self, cmd: Command) -> Result<String> {
+        match self.run(cmd, "checking the runtime (imports, the one-shot entry)") {
+            Ok(out) => Ok(out),
+            Err(Error::InstallFailed { reason, log }) => {
+                let logged = std::fs::read_to_string(&log).unwrap_or_default();
+                let why = logged
+                    .lines()
+                    .rev()
+                    .find_map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l.trim())
+                            .ok()
+                            .and_then(|v| v["error"].as_str().map(str::to_string))
+                    })
+                    .unwrap_or(reason);
+                Err(Error::InstallFailed {
+                    reason: format!("the runtime check failed: {why}"),
+                    log,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Add a feature's extra to the live venv; the manifest records it only once it imports.
     fn extra(&mut self, feature: Feature, m: &mut RuntimeManifest) -> Result<()> {
         let layout = self.ctx.layout.clone();
@@ -594,12 +616,56 @@ impl Attempt<'_> {
     }
 }
 
+/// The install check, the same for every payload: `python -I -m ktx_host check` run from
+/// `dir`; it prints one JSON report (`check_report` reads it).
+pub fn runtime_check(python: &Path, dir: &Path) -> Command {
+    crate::isolation::python(python, dir, ["-m", "ktx_host", "check"])
+}
+
+/// What the runtime check's report says: `Ok(one line)` when every package imported, the
+/// payload's one-shot entry answered `--help` and the installed version is `version`;
+/// `Err(why)` otherwise. Doctor and install read it the same way.
+pub fn check_report(printed: &str, version: &str) -> std::result::Result<String, String> {
+    let report: serde_json::Value = printed
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
+        .unwrap_or_default();
+    if let Some(why) = report["error"].as_str() {
+        return Err(why.to_string());
+    }
+    let found = report["version"].as_str().unwrap_or_default();
+    if found != version {
+        return Err(format!(
+            "the installed kaelio-ktx is version {found:?}, expected {version} (the check printed {:?})",
+            printed.trim().chars().take(200).collect::<String>()
+        ));
+    }
+    let packages = report["packages"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let entry = report["oneshot"]["argv"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Ok(format!(
+        "kaelio-ktx {found}: {packages} import; `{entry}` answers"
+    ))
+}
+
 /// How deep an import check goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
-    /// At install, before the commit: the wheel's top-level packages, each feature's imports,
-    /// then `ktx_daemon --version` run as ktx runs it (`-m ktx_daemon`). Cheap: what the ops
-    /// import beyond that they compile on first use.
+    /// When a feature is added: the wheel's top-level packages and each feature's imports.
+    /// Cheap: what the ops import beyond that they compile on first use. (The payload's entry
+    /// is checked by the host: `ktx_host check`.)
     Entry,
     /// For `runtime doctor`: every module of the wheel's packages, then each feature's imports.
     /// A module may lack an optional dependency from outside the wheel (ModuleNotFoundError
@@ -619,7 +685,7 @@ pub fn import_probe(pkg: &Package, features: &[Feature], depth: Probe) -> String
         .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .collect();
     let mut code = format!(
-        "import importlib, pkgutil, runpy, sys\n\
+        "import importlib, pkgutil\n\
          tops = {}\n\
          for top in tops:\n\
          \x20   m = importlib.import_module(top)\n",
@@ -642,12 +708,6 @@ pub fn import_probe(pkg: &Package, features: &[Feature], depth: Probe) -> String
             code.push_str(f.probe());
             code.push('\n');
         }
-    }
-    if depth == Probe::Entry {
-        code.push_str(
-            "sys.argv = ['ktx-daemon', '--version']\n\
-             runpy.run_module('ktx_daemon', run_name='__main__', alter_sys=True)\n",
-        );
     }
     code
 }

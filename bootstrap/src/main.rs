@@ -116,10 +116,6 @@ fn run(cli: Cli, flags_conflict: bool) -> Result<i32> {
             runtime::prune::run(&ctx, dry_run)?
         }
     }
-    if ctx.start_daemon_after.get() {
-        // A burst: the answer is out; start the daemon for the commands that follow.
-        ktx_bootstrap::daemon::burst::start_in_background(&ctx.layout);
-    }
     Ok(exit::OK)
 }
 

@@ -122,13 +122,14 @@ def test_the_op_table_is_the_specs():
     assert len(BY_NAME) == len(BY_ROUTE) == len(OPS)
 
 
-def test_the_server_builds_its_routes_from_the_op_table_only():
+def test_the_app_builds_its_routes_from_the_op_table_only():
     from fastapi.routing import APIRoute
 
+    from ktx_daemon.app import create_app
     from ktx_daemon.protocol import OPS
-    from ktx_daemon.server import DaemonState, build_app
 
-    app = build_app(DaemonState("t", 0, None))
+    # /shutdown is the runtime host's (ktx_host), not the payload's.
+    app = create_app()
     routes = sorted((r.path, tuple(sorted(r.methods))) for r in app.routes if isinstance(r, APIRoute))
-    expected = sorted([(op.route, ("POST",)) for op in OPS] + [("/health", ("GET",)), ("/shutdown", ("POST",))])
+    expected = sorted([(op.route, ("POST",)) for op in OPS] + [("/health", ("GET",))])
     assert routes == expected

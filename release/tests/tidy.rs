@@ -27,32 +27,7 @@ use tidy_rules::{check, Finding, Tree};
 /// Drift in README.md and ARCHITECTURE.md that is known and waits for the fix given in its
 /// finding: (file, a piece of the finding's message). The lead engineer empties this list as
 /// the docs are fixed; an entry that matches no finding fails the test (remove it).
-const KNOWN_DRIFT: &[(&str, &str)] = &[
-    // "Issue 15's targets are shown, not asserted." ->
-    // "The stated targets are shown, not asserted."
-    ("README.md", "cites an issue (`Issue 15`)"),
-    // The table of 2026-11-25 numbered by the bench of that day: renumber its rows (and their
-    // exact commands) to today's, and row 2's `what` to the bench's.
-    (
-        "README.md",
-        "row 2 `the npm launcher's cost` is no row of the bench",
-    ),
-    ("README.md", "in a full bench run, not 3:"),
-    ("README.md", "in a full bench run, not 4:"),
-    ("README.md", "in a full bench run, not 5:"),
-    ("README.md", "in a full bench run, not 6:"),
-    ("README.md", "in a full bench run, not 7:"),
-    ("README.md", "in a full bench run, not 8:"),
-    ("README.md", "in a full bench run, not 9:"),
-    ("README.md", "in a full bench run, not 10:"),
-    ("README.md", "in a full bench run, not 11:"),
-    ("README.md", "in a full bench run, not 12:"),
-    // `tests/common` -> `bootstrap/tests/common/`.
-    ("ARCHITECTURE.md", "`tests/common` is named here"),
-    // python/src/ktx_daemon/server.py is gone: "`cli.py` one-shot and `app.py` (`create_app()`,
-    // the ASGI app the runtime host `ktx_host` serves), both driven by that table".
-    ("ARCHITECTURE.md", "`server.py` is named here"),
-];
+const KNOWN_DRIFT: &[(&str, &str)] = &[];
 
 fn rust_ops() -> Vec<(String, String)> {
     ktx_bootstrap::protocol::Op::ALL

@@ -75,10 +75,21 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
                 None
             }
         }
-    } else if mode != DaemonMode::Never && ctx.layout.daemon_state().exists() {
-        daemon::reusable(&ctx.layout, &m)
-    } else {
+    } else if mode == DaemonMode::Never {
         None
+    } else {
+        // `auto`, an op with no daemon preference: a daemon that runs (or a burst's that is
+        // starting) is used; the second command of a burst asks for one for those that follow.
+        daemon::burst::wait_pending(&ctx.layout);
+        let live = if ctx.layout.daemon_state().exists() {
+            daemon::reusable(&ctx.layout, &m)
+        } else {
+            None
+        };
+        if live.is_none() && daemon::burst::noticed(&ctx.layout) {
+            daemon::burst::start_in_background(&ctx.layout);
+        }
+        live
     };
     if let Some(s) = daemon {
         match daemon::call(&s, op.route(), request, std::time::Duration::from_secs(600))? {
@@ -86,12 +97,7 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
             Err(why) => errln!("warning: the daemon did not answer ({why}); running one-shot"),
         }
     }
-    let answer = crate::oneshot::run(&ctx.layout, &m, op, request)?;
-    if mode == DaemonMode::Auto && via == Via::Default && daemon::burst::noticed(&ctx.layout) {
-        // Started after this command prints its answer (`main`), for the next ones.
-        ctx.start_daemon_after.set(true);
-    }
-    Ok(answer)
+    crate::oneshot::run(&ctx.layout, &m, op, request)
 }
 
 /// When Python-backed commands go through the daemon (`KTX_DAEMON`, `--no-daemon`).

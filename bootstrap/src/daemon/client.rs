@@ -84,6 +84,9 @@ pub struct Health {
     pub version: String,
     pub wheel_sha256: String,
     pub features: Vec<String>,
+    /// Where the daemon imported each of its top-level packages from (`modules`: package ->
+    /// directory), the proof of which code it serves.
+    pub modules: Vec<(String, std::path::PathBuf)>,
     pub body: Value,
 }
 
@@ -115,6 +118,14 @@ pub fn health(s: &DaemonState, timeout: Duration) -> Probe {
                     .map(|a| {
                         a.iter()
                             .filter_map(|f| f.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                modules: v["modules"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(|(k, d)| Some((k.clone(), d.as_str()?.into())))
                             .collect()
                     })
                     .unwrap_or_default(),

@@ -77,6 +77,8 @@ pub struct Want {
     pub version: String,
     pub wheel_sha256: String,
     pub features: Vec<String>,
+    /// The installed venv (canonical): every module the daemon serves must come from under it.
+    pub venv: std::path::PathBuf,
 }
 
 impl Want {
@@ -85,8 +87,28 @@ impl Want {
             version: layout.version.clone(),
             wheel_sha256: m.wheel.sha256.clone(),
             features: m.features.iter().map(|f| f.name().to_string()).collect(),
+            venv: std::fs::canonicalize(layout.venv()).unwrap_or_else(|_| layout.venv()),
         }
     }
+}
+
+/// Why the daemon's code is not the installed venv's, if it is not: a daemon that does not
+/// say where its packages were imported from, or imported one from elsewhere (a directory on
+/// `sys.path` that is not the venv's), cannot serve this CLI.
+fn foreign_code(h: &Health, venv: &std::path::Path) -> Option<String> {
+    if h.modules.is_empty() {
+        return Some("it does not say where its code was imported from".into());
+    }
+    h.modules
+        .iter()
+        .find(|(_, dir)| !dir.starts_with(venv))
+        .map(|(name, dir)| {
+            format!(
+                "it serves {name} from {}, not from the installed venv {}",
+                dir.display(),
+                venv.display()
+            )
+        })
 }
 
 /// What to do about the daemon of this version.
@@ -136,6 +158,8 @@ pub fn verdict(lock_held: bool, state: &Read, probe: Option<&Probe>, want: &Want
                 ))
             } else if h.wheel_sha256 != want.wheel_sha256 {
                 Some("it runs the code of another install (wheel sha256 differs)".to_string())
+            } else if let Some(why) = foreign_code(h, &want.venv) {
+                Some(why)
             } else {
                 want.features
                     .iter()
@@ -436,7 +460,7 @@ pub fn describe(layout: &Layout) -> Value {
 }
 
 /// A problem with the daemon state that doctor reports: (detail, fix).
-pub fn doctor_check(layout: &Layout) -> Option<(String, String)> {
+pub fn doctor_check(layout: &Layout, m: Option<&RuntimeManifest>) -> Option<(String, String)> {
     match (state::lock_held(layout), read(layout)) {
         (_, Read::Missing) => None,
         (Some(false), Read::Present(s)) => Some((
@@ -451,8 +475,30 @@ pub fn doctor_check(layout: &Layout) -> Option<(String, String)> {
         (Some(false), Read::Unreadable(why)) => {
             Some((why, "run `ktx runtime doctor --fix` to remove it".into()))
         }
+        // A live daemon of ours that cannot serve this runtime (another wheel, code imported
+        // from outside the venv): reuse would refuse it; doctor names it.
+        (Some(true), Read::Present(_)) => match inspect(layout, &Want::of(layout, m?)) {
+            Verdict::StopThenReplace(s, _, why) => Some((
+                format!("the running daemon (pid {}) cannot serve this runtime: {why}", s.pid),
+                "run `ktx runtime doctor --fix` (or `ktx runtime stop`) to stop it; the next command starts a new one".into(),
+            )),
+            _ => None,
+        },
         _ => None,
     }
+}
+
+/// Stop a daemon that `doctor_check` found unfit, or remove a daemon.json no daemon holds.
+pub fn repair(layout: &Layout, m: Option<&RuntimeManifest>) -> Result<()> {
+    if state::lock_held(layout) == Some(true) {
+        if let Some(m) = m {
+            if let Verdict::StopThenReplace(..) = inspect(layout, &Want::of(layout, m)) {
+                stop(layout)?;
+            }
+        }
+        return Ok(());
+    }
+    remove_stale(layout)
 }
 
 /// Remove a daemon.json that no daemon holds the lock for.
@@ -486,6 +532,16 @@ mod tests {
             version: version.into(),
             wheel_sha256: sha.into(),
             features: features.iter().map(|f| f.to_string()).collect(),
+            modules: vec![
+                (
+                    "ktx_host".into(),
+                    "/rt/1.0.0/venv/lib/site-packages/ktx_host".into(),
+                ),
+                (
+                    "ktx_daemon".into(),
+                    "/rt/1.0.0/venv/lib/site-packages/ktx_daemon".into(),
+                ),
+            ],
             body: Value::Null,
         })
     }
@@ -495,6 +551,39 @@ mod tests {
             version: "1.0.0".into(),
             wheel_sha256: "aaa".into(),
             features: vec!["core".into()],
+            venv: "/rt/1.0.0/venv".into(),
+        }
+    }
+
+    #[test]
+    fn a_daemon_serving_code_from_outside_the_venv_or_not_saying_is_stopped_then_replaced() {
+        let Probe::Answered(mut h) = health_of(7, "1.0.0", "aaa", &["core"]) else {
+            unreachable!()
+        };
+        h.modules[1].1 = "/home/user/project/ktx_daemon".into();
+        match verdict(
+            true,
+            &Read::Present(st(7)),
+            Some(&Probe::Answered(h.clone())),
+            &want(),
+        ) {
+            Verdict::StopThenReplace(_, _, w) => {
+                assert!(
+                    w.contains("serves ktx_daemon from /home/user/project"),
+                    "{w}"
+                )
+            }
+            v => panic!("{v:?}"),
+        }
+        h.modules.clear();
+        match verdict(
+            true,
+            &Read::Present(st(7)),
+            Some(&Probe::Answered(h)),
+            &want(),
+        ) {
+            Verdict::StopThenReplace(_, _, w) => assert!(w.contains("does not say"), "{w}"),
+            v => panic!("{v:?}"),
         }
     }
 

@@ -49,7 +49,7 @@ pub fn detach(cmd: &mut Command) {
     }
 }
 
-/// Start `ktx-daemon serve-http` for `m` and wait until it is ready: its daemon.json names it
+/// Start `python -I -m ktx_host serve-http` (the runtime host around the payload's app) for `m` and wait until it is ready: its daemon.json names it
 /// and it holds the lock. It writes that file itself before reporting ready, so a ktx
 /// interrupted at any moment leaves either no daemon or one that `runtime status` lists.
 pub fn spawn(
@@ -69,8 +69,12 @@ pub fn spawn(
         .try_clone()
         .map_err(|e| Error::io("cannot open the daemon log", &log_path, e))?;
     let features: Vec<&str> = m.features.iter().map(|f| f.name()).collect();
-    let mut cmd =
-        crate::oneshot::ktx_daemon(Path::new(&m.python.executable), &layout.version_dir());
+    // The runtime host (ours, in every wheel) serves the payload's app with our guarantees.
+    let mut cmd = crate::isolation::python(
+        Path::new(&m.python.executable),
+        &layout.version_dir(),
+        ["-m", "ktx_host"],
+    );
     cmd.args(["serve-http", "--host", "127.0.0.1", "--port", "0"])
         .arg("--idle-timeout")
         .arg(super::idle_seconds().to_string())
@@ -100,7 +104,7 @@ pub fn spawn(
     detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         Error::other(
-            format!("cannot start {} -m ktx_daemon: {e}", m.python.executable),
+            format!("cannot start {} -m ktx_host: {e}", m.python.executable),
             "run `ktx runtime doctor --fix`",
         )
     })?;

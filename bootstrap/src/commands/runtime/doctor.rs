@@ -283,19 +283,20 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             }
         }
         let python = Path::new(&m.python.executable);
-        match run_quiet(crate::oneshot::ktx_daemon(python, &layout.version_dir()).arg("--version"))
-        {
-            Ok(v) if v == format!("ktx-daemon {}", layout.version) => {
-                out.push(ok(CheckId::KtxDaemon, v))
+        let check = install::runtime_check(python, &layout.version_dir()).output();
+        match check {
+            Ok(o) => {
+                match install::check_report(&String::from_utf8_lossy(&o.stdout), &layout.version) {
+                    Ok(line) => out.push(ok(CheckId::KtxDaemon, line)),
+                    Err(why) => out.push(fail(CheckId::KtxDaemon, why, REBUILD)),
+                }
             }
-            Ok(v) => out.push(fail(
-                CheckId::KtxDaemon,
-                format!("reports {v:?}, expected ktx-daemon {}", layout.version),
-                REBUILD,
-            )),
             Err(e) => out.push(fail(
                 CheckId::KtxDaemon,
-                format!("{} -m ktx_daemon does not run: {e}", m.python.executable),
+                format!(
+                    "{} -m ktx_host check does not run: {e}",
+                    m.python.executable
+                ),
                 REBUILD,
             )),
         }
@@ -344,10 +345,12 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
             "run `ktx runtime doctor --fix` (or any install) to remove them",
         ));
     }
-    out.push(crate::daemon::doctor_check(layout).map_or_else(
-        || ok(CheckId::DaemonState, "no stale daemon state"),
-        |(detail, fix)| warn(CheckId::DaemonState, detail, fix),
-    ));
+    out.push(
+        crate::daemon::doctor_check(layout, runtime.manifest()).map_or_else(
+            || ok(CheckId::DaemonState, "no stale daemon state"),
+            |(detail, fix)| warn(CheckId::DaemonState, detail, fix),
+        ),
+    );
     match disk::free_bytes(&layout.root) {
         Some(b) if b < 1 << 30 => out.push(warn(
             CheckId::Disk,
@@ -503,8 +506,12 @@ fn repair(ctx: &Ctx, found: &[Check]) -> Result<()> {
         })
     };
     if wants(Repair::RemoveDaemonState, Level::Warn) {
-        crate::daemon::remove_stale(layout)?;
-        errln!("ktx: removed stale daemon state");
+        let m = match manifest::read(layout) {
+            State::Present(m) => Some(*m),
+            _ => None,
+        };
+        crate::daemon::repair(layout, m.as_ref())?;
+        errln!("ktx: repaired the daemon state");
     }
     if wants(Repair::Rebuild, Level::Fail) {
         let pkg = Package::locate()?;
