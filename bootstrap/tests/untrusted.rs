@@ -378,3 +378,95 @@ fn a_query_that_never_ends_is_stopped_at_the_execute_timeout_with_exit_3() {
         .code(3)
         .stderr(predicate::str::contains("--execute-timeout of 1 s"));
 }
+
+/// The directory of `package` inside the venv's site-packages.
+fn installed_package(venv: &Path, package: &str) -> PathBuf {
+    let mut found = None;
+    walk(venv, &mut |p| {
+        if p.ends_with(format!("site-packages/{package}/__init__.py")) {
+            found = Some(p.parent().unwrap().to_path_buf());
+        }
+    });
+    found.unwrap_or_else(|| panic!("no {package} in {}", venv.display()))
+}
+
+#[test]
+fn a_daemon_serving_code_from_outside_the_venv_is_never_reused_and_doctor_stops_it() {
+    let sb = Sandbox::new();
+    sb.demo();
+    sb.install();
+    let venv = sb.version_dir().join("venv");
+    // What a daemon started the old way (no -I, from a directory holding a copy of the payload)
+    // would serve: the same code, imported from outside the venv.
+    let planted = sb.path().join("planted");
+    copy_tree(
+        &installed_package(&venv, "ktx_daemon"),
+        &planted.join("ktx_daemon"),
+    );
+    let dir = sb.version_dir();
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let mut rogue = std::process::Command::new(venv_python(&venv))
+        .args([
+            "-m",
+            "ktx_host",
+            "serve-http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .args([
+            "--idle-timeout",
+            "120",
+            "--features",
+            "core",
+            "--reason",
+            "start",
+        ])
+        .arg("--wheel-sha256")
+        .arg(sb.manifest()["wheel"]["sha256"].as_str().unwrap())
+        .arg("--lock-file")
+        .arg(dir.join(".daemon.lock"))
+        .arg("--state-file")
+        .arg(dir.join("daemon.json"))
+        .arg("--log-file")
+        .arg(dir.join("daemon.log"))
+        .env("KTX_DAEMON_TOKEN", "b".repeat(64))
+        .current_dir(&planted)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.join("daemon.json").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the planted daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rogue_pid = rogue.id();
+    std::thread::spawn(move || {
+        let _ = rogue.wait();
+    });
+    let planted_dir = planted.display().to_string();
+    sb.ktx()
+        .args(["runtime", "doctor"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains("cannot serve this runtime").and(
+            predicate::str::contains(format!("ktx_daemon from {planted_dir}")),
+        ));
+    // `--daemon` never sends a query to it: it is stopped and replaced.
+    sb.query(&["--measure", "orders.order_count", "--daemon"])
+        .assert()
+        .success();
+    assert!(
+        wait_gone(rogue_pid, Duration::from_secs(10)),
+        "the daemon serving planted code still runs"
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("daemon.json")).unwrap()).unwrap();
+    assert_ne!(state["pid"].as_u64(), Some(rogue_pid as u64));
+    sb.ktx().args(["runtime", "doctor"]).assert().success();
+}

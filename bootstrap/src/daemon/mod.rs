@@ -460,28 +460,41 @@ pub fn describe(layout: &Layout) -> Value {
 }
 
 /// A problem with the daemon state that doctor reports: (detail, fix).
-pub fn doctor_check(layout: &Layout, m: Option<&RuntimeManifest>) -> Option<(String, String)> {
+/// What `runtime doctor` finds wrong with the daemon of this version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// A daemon.json no daemon holds the lock for: harmless, removed by `--fix`.
+    Stale { detail: String, fix: String },
+    /// A live daemon of ours that cannot serve this runtime (another wheel, code imported from
+    /// outside the venv): reuse refuses it; `--fix` stops it.
+    Unfit { detail: String, fix: String },
+}
+
+/// The daemon's state as doctor reports it (`None`: nothing wrong).
+pub fn doctor_check(layout: &Layout, m: Option<&RuntimeManifest>) -> Option<Problem> {
+    let stale = |detail: String| {
+        Some(Problem::Stale {
+            detail,
+            fix: "run `ktx runtime doctor --fix` to remove it".into(),
+        })
+    };
     match (state::lock_held(layout), read(layout)) {
         (_, Read::Missing) => None,
-        (Some(false), Read::Present(s)) => Some((
-            format!(
-                "{} names pid {}, but no daemon holds {}",
-                layout.daemon_state().display(),
-                s.pid,
-                layout.daemon_lock().display()
-            ),
-            "run `ktx runtime doctor --fix` to remove it".into(),
+        (Some(false), Read::Present(s)) => stale(format!(
+            "{} names pid {}, but no daemon holds {}",
+            layout.daemon_state().display(),
+            s.pid,
+            layout.daemon_lock().display()
         )),
-        (Some(false), Read::Unreadable(why)) => {
-            Some((why, "run `ktx runtime doctor --fix` to remove it".into()))
-        }
-        // A live daemon of ours that cannot serve this runtime (another wheel, code imported
-        // from outside the venv): reuse would refuse it; doctor names it.
+        (Some(false), Read::Unreadable(why)) => stale(why),
         (Some(true), Read::Present(_)) => match inspect(layout, &Want::of(layout, m?)) {
-            Verdict::StopThenReplace(s, _, why) => Some((
-                format!("the running daemon (pid {}) cannot serve this runtime: {why}", s.pid),
-                "run `ktx runtime doctor --fix` (or `ktx runtime stop`) to stop it; the next command starts a new one".into(),
-            )),
+            Verdict::StopThenReplace(s, _, why) => Some(Problem::Unfit {
+                detail: format!(
+                    "the running daemon (pid {}) cannot serve this runtime: {why}",
+                    s.pid
+                ),
+                fix: "run `ktx runtime doctor --fix` (or `ktx runtime stop`) to stop it; the next command starts a new one".into(),
+            }),
             _ => None,
         },
         _ => None,

@@ -4,6 +4,7 @@
 use super::RuntimeState;
 use crate::commands::print_json;
 use crate::context::Ctx;
+use crate::daemon::Problem;
 use crate::disk;
 use crate::error::Result;
 use crate::feature::Feature;
@@ -346,10 +347,11 @@ pub fn checks(ctx: &Ctx) -> Vec<Check> {
         ));
     }
     out.push(
-        crate::daemon::doctor_check(layout, runtime.manifest()).map_or_else(
-            || ok(CheckId::DaemonState, "no stale daemon state"),
-            |(detail, fix)| warn(CheckId::DaemonState, detail, fix),
-        ),
+        match crate::daemon::doctor_check(layout, runtime.manifest()) {
+            None => ok(CheckId::DaemonState, "no stale daemon state"),
+            Some(Problem::Stale { detail, fix }) => warn(CheckId::DaemonState, detail, fix),
+            Some(Problem::Unfit { detail, fix }) => fail(CheckId::DaemonState, detail, fix),
+        },
     );
     match disk::free_bytes(&layout.root) {
         Some(b) if b < 1 << 30 => out.push(warn(
