@@ -158,15 +158,30 @@ impl Package {
 
 /// The package around this binary, from its own (symlink-resolved) path: `<root>/native/<dir>/ktx`
 /// as packed, also when run through a symlink or a copy elsewhere in the package; whichever of
-/// the nearest ancestors holds the runtime manifest.
+/// the nearest ancestors holds the runtime manifest. A binary of a platform package
+/// (`node_modules/@kaelio/ktx-<dir>/ktx`, run directly rather than through the launcher, which
+/// sets KTX_PACKAGE_ROOT) finds the main package beside it (`../ktx`, npm's and Yarn's flat
+/// layout) or around it (`@kaelio/ktx/node_modules/@kaelio/ktx-<dir>`, npm's nested layout).
 fn exe_package_root() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let exe = exe.canonicalize().unwrap_or(exe);
-    exe.ancestors()
-        .skip(1)
-        .take(3)
-        .find(|dir| dir.join(MANIFEST_PATH).is_file())
-        .map(Path::to_path_buf)
+    let has_manifest = |dir: &Path| dir.join(MANIFEST_PATH).is_file();
+    if let Some(found) = exe.ancestors().skip(1).take(3).find(|d| has_manifest(d)) {
+        return Some(found.to_path_buf());
+    }
+    let own = exe.parent()?;
+    let name = own.file_name()?.to_str()?;
+    let scope = own.parent()?;
+    if !name.starts_with("ktx-") || scope.file_name()? != "@kaelio" {
+        return None;
+    }
+    let beside = scope.join("ktx");
+    let around = scope.parent()?.parent()?;
+    let found = [beside.as_path(), around]
+        .into_iter()
+        .find(|d| has_manifest(d))
+        .map(Path::to_path_buf);
+    found
 }
 
 /// The `version` of `<root>/package.json`, if there is one.

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod binary;
 pub mod glibc;
 pub mod native;
+pub mod npm_layout;
 pub mod pack;
 pub mod payload;
 pub mod pep508;

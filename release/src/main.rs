@@ -75,8 +75,23 @@ enum Cmd {
         /// pass a --binary built with KTX_BUILD_VERSION set to the same version).
         #[arg(long, value_name = "VERSION")]
         version: Option<String>,
+        /// `single`: one tarball with every binary under native/ (by-path runs of an unpublished
+        /// build, the tests). `platforms`: the release, the main @kaelio/ktx tarball naming one
+        /// @kaelio/ktx-<dir> package per binary in optionalDependencies, each packed beside it
+        /// (prints the platform tarballs first, the main one last).
+        #[arg(long, value_enum, default_value = "single")]
+        layout: ktx_release::npm_layout::Layout,
         #[command(flatten)]
         payload: PayloadArgs,
+    },
+    /// Pack the same package three ways (one binary; every --binary in one tarball; the
+    /// platforms layout) and print the bytes a first `npx @kaelio/ktx` fetches on PLATFORM.
+    DownloadSizes {
+        /// Every binary to pack, as NPM_DIR=PATH; one of them must be PLATFORM's.
+        #[arg(long = "binary", value_name = "NPM_DIR=PATH", required = true)]
+        binaries: Vec<String>,
+        #[arg(long, default_value = "linux-x64")]
+        platform: String,
     },
     /// Verify a packed tarball (files, modes, digests, versions, each native binary's format and
     /// the glibc floor of the glibc builds).
@@ -228,9 +243,10 @@ fn run(cli: Cli) -> Result<()> {
             require_github_pins,
             stage_dir,
             version,
+            layout,
             payload,
         } => {
-            let tgz = do_pack(
+            let packed = do_pack_as(
                 &repo,
                 &out,
                 &payload.projects,
@@ -238,8 +254,15 @@ fn run(cli: Cli) -> Result<()> {
                 require_github_pins,
                 stage_dir,
                 version.as_deref(),
+                layout,
             )?;
-            println!("{}", tgz.display());
+            for tgz in packed.publish_order() {
+                println!("{}", tgz.display());
+            }
+        }
+        Cmd::DownloadSizes { binaries, platform } => {
+            let table = download_sizes(&repo, &out, &binaries, &platform)?;
+            println!("{table}");
         }
         Cmd::Verify { tarball } => {
             let v = verify::verify_tarball(&tarball)?;
@@ -250,6 +273,9 @@ fn run(cli: Cli) -> Result<()> {
                 v.files,
                 v.platforms.join(", ")
             );
+            for t in &v.platform_tarballs {
+                println!("{}: ok (its platform package)", t.display());
+            }
         }
         Cmd::Bench {
             runs,
@@ -500,6 +526,98 @@ fn do_pack(
     stage_dir: Option<PathBuf>,
     version: Option<&str>,
 ) -> Result<PathBuf> {
+    Ok(do_pack_as(
+        repo,
+        out,
+        projects,
+        binaries,
+        require_github_pins,
+        stage_dir,
+        version,
+        ktx_release::npm_layout::Layout::Single,
+    )?
+    .main)
+}
+
+/// The download-sizes table: the default payload packed with PLATFORM's binary alone, with every
+/// binary in one tarball, and in the platforms layout.
+fn download_sizes(
+    repo: &std::path::Path,
+    out: &std::path::Path,
+    binaries: &[String],
+    platform: &str,
+) -> Result<String> {
+    use ktx_release::npm_layout::{platform_package, tarball_name, DownloadRow, Layout};
+    let own = binaries
+        .iter()
+        .find(|b| b.split_once('=').map(|(d, _)| d) == Some(platform))
+        .with_context(|| format!("no --binary {platform}=PATH given"))?;
+    let projects = [PathBuf::from(pack::DEFAULT_PROJECT)];
+    let size = |p: &std::path::Path| -> Result<(String, u64)> {
+        Ok((
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string(),
+            std::fs::metadata(p)
+                .with_context(|| format!("cannot stat {}", p.display()))?
+                .len(),
+        ))
+    };
+    let mut rows = Vec::new();
+    for (label, dir, bins, layout) in [
+        (
+            "one binary (single)",
+            "one",
+            vec![own.clone()],
+            Layout::Single,
+        ),
+        (
+            "every binary in one tarball (single)",
+            "all",
+            binaries.to_vec(),
+            Layout::Single,
+        ),
+        (
+            "one package per platform (platforms)",
+            "platforms",
+            binaries.to_vec(),
+            Layout::Platforms,
+        ),
+    ] {
+        let dest = out.join("download-sizes").join(dir);
+        let _ = std::fs::remove_dir_all(&dest);
+        let packed = do_pack_as(repo, &dest, &projects, &bins, false, None, None, layout)?;
+        let mut tarballs = vec![size(&packed.main)?];
+        if layout == Layout::Platforms {
+            let version = ktx_release::workspace::Workspace::load(repo)?.version;
+            let name = tarball_name(&platform_package(platform), &version);
+            let mine = packed
+                .platforms
+                .iter()
+                .find(|p| p.file_name().is_some_and(|f| f.to_string_lossy() == name))
+                .with_context(|| format!("the platforms layout has no {name}"))?;
+            tarballs.push(size(mine)?);
+        }
+        rows.push(DownloadRow {
+            layout: format!("{label}, {} binaries packed", bins.len()),
+            tarballs,
+        });
+    }
+    Ok(ktx_release::npm_layout::download_table(platform, &rows))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn do_pack_as(
+    repo: &std::path::Path,
+    out: &std::path::Path,
+    projects: &[PathBuf],
+    binaries: &[String],
+    require_github_pins: bool,
+    stage_dir: Option<PathBuf>,
+    version: Option<&str>,
+    layout: ktx_release::npm_layout::Layout,
+) -> Result<pack::Packed> {
     let wheel = match version {
         Some(v) => pack::build_payload_wheel_as(repo, projects, out, v)?,
         None => pack::build_payload_wheel(repo, projects, out)?,
@@ -540,9 +658,15 @@ fn do_pack(
     })?;
     let stage = stage_dir.unwrap_or_else(|| tmp.path().join("package"));
     pack::stage(&opts, &stage)?;
-    let tgz = pack::npm_pack(&stage, out)?;
+    let packed = match layout {
+        ktx_release::npm_layout::Layout::Single => pack::Packed {
+            main: pack::npm_pack(&stage, out)?,
+            platforms: Vec::new(),
+        },
+        ktx_release::npm_layout::Layout::Platforms => pack::npm_pack_platforms(&stage, out)?,
+    };
     if keep {
         eprintln!("    staged package kept at {}", stage.display());
     }
-    Ok(tgz)
+    Ok(packed)
 }

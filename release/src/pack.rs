@@ -3,8 +3,11 @@
 //! manifest, packed by the real `npm pack`, then verified (see `verify`). The tarball appears in
 //! dist/ only once verified; a failure leaves nothing there. A glibc build above the glibc floor
 //! is packed with a warning (test packages of a plain `cargo build` binary); `verify` refuses it.
+//! In the platforms layout (`npm_layout`) the staged package is split into the main package and
+//! one package per binary before packing, and all of them appear in dist/ once all verify.
 
 use crate::native;
+use crate::npm_layout;
 use crate::payload::{Payload, ProjectSpec};
 use crate::set_mode;
 use crate::uvpin;
@@ -128,10 +131,28 @@ pub fn npm_pack(stage_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
     let tmp = tempfile::Builder::new()
         .prefix(".pack-")
         .tempdir_in(out_dir)?;
+    let produced = run_npm_pack(stage_dir, tmp.path())?;
+    let name = produced
+        .file_name()
+        .context("npm pack wrote no file name")?
+        .to_owned();
+    // The glibc floor is reported here (see `stage`) and enforced by `verify`; the versions
+    // must agree with the one staged (`verify` holds them to Cargo's).
+    let staged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stage_dir.join("package.json"))?)?;
+    let version = staged["version"].as_str().unwrap_or_default();
+    verify::verify_tarball_as(&produced, verify::Floor::Report, version)?;
+    let final_path = out_dir.join(&name);
+    std::fs::rename(&produced, &final_path)?;
+    Ok(final_path)
+}
+
+/// `npm pack` of `stage_dir` into `dest`; returns the tarball npm names.
+fn run_npm_pack(stage_dir: &Path, dest: &Path) -> Result<PathBuf> {
     let output = Command::new(npm_command())
         .arg("pack")
         .arg("--pack-destination")
-        .arg(tmp.path())
+        .arg(dest)
         .arg(stage_dir)
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false")
@@ -150,16 +171,83 @@ pub fn npm_pack(stage_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
         .find(|l| l.trim().ends_with(".tgz"))
         .map(|l| l.trim().to_string())
         .context("`npm pack` did not name the tarball it wrote")?;
-    let produced = tmp.path().join(&name);
-    // The glibc floor is reported here (see `stage`) and enforced by `verify`; the versions
-    // must agree with the one staged (`verify` holds them to Cargo's).
+    Ok(dest.join(name))
+}
+
+/// What `npm_pack_platforms` wrote: the main tarball and the platform tarballs beside it, in the
+/// order they are published (platform packages first).
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub main: PathBuf,
+    pub platforms: Vec<PathBuf>,
+}
+
+impl Packed {
+    /// Every tarball in publishing order: the platform packages, then the main one (so that the
+    /// main package never names a version the registry does not have yet).
+    pub fn publish_order(&self) -> Vec<PathBuf> {
+        let mut all = self.platforms.clone();
+        all.push(self.main.clone());
+        all
+    }
+}
+
+/// Split the single-layout package staged at `stage_dir` into the platforms layout (see
+/// `npm_layout`), `npm pack` each package, verify them together and move them into `out_dir`.
+pub fn npm_pack_platforms(stage_dir: &Path, out_dir: &Path) -> Result<Packed> {
+    std::fs::create_dir_all(out_dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".pack-")
+        .tempdir_in(out_dir)?;
+    let stages = npm_layout::split(stage_dir, &tmp.path().join("platforms"))?;
+    let packed_dir = tmp.path().join("packed");
+    std::fs::create_dir_all(&packed_dir)?;
+    let mut platforms = Vec::new();
+    for s in &stages {
+        platforms.push(run_npm_pack(&s.path, &packed_dir)?);
+    }
+    let main = run_npm_pack(stage_dir, &packed_dir)?;
     let staged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(stage_dir.join("package.json"))?)?;
     let version = staged["version"].as_str().unwrap_or_default();
-    verify::verify_tarball_as(&produced, verify::Floor::Report, version)?;
-    let final_path = out_dir.join(&name);
-    std::fs::rename(&produced, &final_path)?;
-    Ok(final_path)
+    verify::verify_tarball_as(&main, verify::Floor::Report, version)?;
+    let mut moved = Vec::new();
+    for p in platforms.iter().chain(std::iter::once(&main)) {
+        let to = out_dir.join(p.file_name().context("npm pack wrote no file name")?);
+        std::fs::rename(p, &to)
+            .with_context(|| format!("cannot move {} to {}", p.display(), to.display()))?;
+        moved.push(to);
+    }
+    let main = moved.pop().expect("the main tarball was moved last");
+    Ok(Packed {
+        main,
+        platforms: moved,
+    })
+}
+
+/// The release set of `tarball` in publishing order: a single-layout tarball is split into the
+/// platforms layout under `work` (what npm users get from the registry); a platforms-layout
+/// main tarball comes with the platform tarballs beside it.
+pub fn release_set(tarball: &Path, work: &Path) -> Result<Packed> {
+    let unpacked = tempfile::Builder::new().prefix(".unpack-").tempdir_in({
+        std::fs::create_dir_all(work)?;
+        work
+    })?;
+    let root = npm_layout::unpack(tarball, unpacked.path())?;
+    let pkg: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("package.json"))?)
+        .with_context(|| format!("{}: package/package.json is not JSON", tarball.display()))?;
+    if npm_layout::is_platforms_main(&pkg) {
+        let verified = verify::verify_tarball_as(
+            tarball,
+            verify::Floor::Report,
+            pkg["version"].as_str().unwrap_or_default(),
+        )?;
+        return Ok(Packed {
+            main: tarball.to_path_buf(),
+            platforms: verified.platform_tarballs,
+        });
+    }
+    npm_pack_platforms(&root, work)
 }
 
 pub fn npm_command() -> &'static str {

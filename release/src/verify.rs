@@ -6,6 +6,12 @@
 //! machine, recorded truthfully in `native/targets.json`, and every glibc build at or below the
 //! glibc floor (read from its ELF symbol versions; the error names the symbols above it). Every
 //! failure names the file in the tarball.
+//!
+//! A main tarball of the platforms layout (`npm_layout`) carries no binary: its
+//! `optionalDependencies` must name exactly the platform packages whose tarballs lie beside it
+//! (as `npm pack` names them), each at the main package's version, and each of those is checked
+//! too (name, version, `os`/`cpu`/`libc` of its directory, repository, no scripts, one binary at
+//! its root at 0755), its binary by the same per-binary checks as `native/<dir>/ktx`.
 
 use anyhow::{bail, Context, Result};
 use ktx_bootstrap::package::{BundledManifest, MANIFEST_PATH};
@@ -48,6 +54,9 @@ pub struct Verified {
     pub version: String,
     pub files: usize,
     pub platforms: Vec<String>,
+    /// Platforms layout: the platform tarballs checked beside the main one (empty for the
+    /// single layout).
+    pub platform_tarballs: Vec<std::path::PathBuf>,
 }
 
 /// Whether a glibc build above the glibc floor fails verification.
@@ -158,7 +167,34 @@ pub fn verify_tarball_as(path: &Path, floor: Floor, version: &str) -> Result<Ver
         );
     }
     get("assets/demo/ktx.yaml")?;
-    let platforms = verify_natives(path, &entries, get(crate::native::RECORD_PATH)?, floor)?;
+    let record = get(crate::native::RECORD_PATH)?;
+    let (platforms, platform_tarballs) = if crate::npm_layout::is_platforms_main(&pkg) {
+        if let Some(name) = entries
+            .keys()
+            .find(|n| crate::native::binary_entry(n).is_some())
+        {
+            bail!("{name}: a main package that names platform packages in optionalDependencies carries no binary itself; hint: repack with `ktx-release pack --layout platforms`");
+        }
+        let platform_pkgs = read_platform_packages(path, &pkg, cli)?;
+        let binaries = platform_pkgs
+            .iter()
+            .map(|p| (p.shown.clone(), p.dir.clone(), &p.binary))
+            .collect::<Vec<_>>();
+        let platforms = verify_natives(path, &binaries, record, floor)?;
+        (
+            platforms,
+            platform_pkgs.into_iter().map(|p| p.tarball).collect(),
+        )
+    } else {
+        let binaries = entries
+            .iter()
+            .filter_map(|(name, entry)| {
+                let (dir, _) = crate::native::binary_entry(name)?;
+                Some((name.clone(), dir.to_string(), entry))
+            })
+            .collect::<Vec<_>>();
+        (verify_natives(path, &binaries, record, floor)?, Vec::new())
+    };
     if manifest.uv.targets.is_empty() {
         bail!("package/{MANIFEST_PATH}: no uv pins");
     }
@@ -166,14 +202,111 @@ pub fn verify_tarball_as(path: &Path, floor: Floor, version: &str) -> Result<Ver
         version: npm_version,
         files: entries.len(),
         platforms,
+        platform_tarballs,
     })
 }
 
-/// The native binaries: each executable, of its platform's format and machine, recorded in
-/// `native/targets.json` as what it is, glibc builds at or below the floor (`Floor::Enforce`).
+/// A checked platform package: its directory, its tarball and its binary.
+struct PlatformPackage {
+    dir: String,
+    tarball: std::path::PathBuf,
+    /// The binary as messages name it (`kaelio-ktx-linux-x64-0.1.0.tgz: package/ktx`).
+    shown: String,
+    binary: Entry,
+}
+
+/// The platform packages the main package.json `main` names, read from the tarballs beside
+/// `path` and checked as packages; their binaries are left to `verify_natives`.
+fn read_platform_packages(
+    path: &Path,
+    main: &serde_json::Value,
+    version: &str,
+) -> Result<Vec<PlatformPackage>> {
+    use crate::npm_layout::{exe_name, platform_manifest, tarball_name, PLATFORM_PREFIX};
+    let beside = path.parent().unwrap_or(Path::new("."));
+    let optional = main["optionalDependencies"]
+        .as_object()
+        .context("package/package.json: optionalDependencies is not an object")?;
+    let mut out = Vec::new();
+    for (name, want) in optional {
+        let Some(dir) = name.strip_prefix(PLATFORM_PREFIX) else {
+            bail!("package/package.json: optionalDependencies names {name}, which is not a platform package ({PLATFORM_PREFIX}<platform>); hint: repack with `ktx-release pack --layout platforms`");
+        };
+        if want.as_str() != Some(version) {
+            bail!("package/package.json: optionalDependencies asks {name}@{want}, not exactly {version} (the launcher runs only a platform package of its own version); hint: repack with `ktx-release pack --layout platforms`");
+        }
+        let file = beside.join(tarball_name(name, version));
+        if !file.is_file() {
+            bail!(
+                "{}: optionalDependencies names {name}, but {} is missing beside it; hint: keep every tarball `ktx-release pack --layout platforms` wrote together",
+                path.display(),
+                file.display()
+            );
+        }
+        let shown = |inner: &str| format!("{}: package/{inner}", file.display());
+        let mut entries = read_tarball(&file)?;
+        let pkg: serde_json::Value = serde_json::from_slice(
+            &entries
+                .get("package/package.json")
+                .with_context(|| format!("{} is missing", shown("package.json")))?
+                .bytes,
+        )
+        .with_context(|| format!("{} is not JSON", shown("package.json")))?;
+        // Everything npm matches against the system, and what publishing needs, exactly as
+        // `ktx-release pack` writes it from the main package.json.
+        let expected = platform_manifest(main, dir).with_context(|| shown("package.json"))?;
+        for field in [
+            "name",
+            "version",
+            "os",
+            "cpu",
+            "libc",
+            "license",
+            "repository",
+            "preferUnplugged",
+        ] {
+            if pkg.get(field) != expected.get(field) {
+                bail!(
+                    "{}: {field} is {}, expected {} for {name}; hint: repack with `ktx-release pack --layout platforms`",
+                    shown("package.json"),
+                    pkg.get(field).unwrap_or(&serde_json::Value::Null),
+                    expected.get(field).unwrap_or(&serde_json::Value::Null)
+                );
+            }
+        }
+        if pkg
+            .get("scripts")
+            .is_some_and(|s| s.as_object().is_some_and(|o| !o.is_empty()))
+        {
+            bail!("{} has scripts; a platform package installs without any (pnpm 12 refuses unapproved install scripts); hint: repack with `ktx-release pack --layout platforms`", shown("package.json"));
+        }
+        let exe = exe_name(dir);
+        let binary = entries
+            .remove(&format!("package/{exe}"))
+            .with_context(|| format!("{} is missing: {name} holds the {dir} binary at its root; hint: repack with `ktx-release pack --layout platforms`", shown(exe)))?;
+        if binary.mode & 0o777 != 0o755 {
+            bail!(
+                "{} has mode {:o}, not 755; hint: repack with `ktx-release pack --layout platforms`, which sets 0755",
+                shown(exe),
+                binary.mode & 0o7777
+            );
+        }
+        out.push(PlatformPackage {
+            dir: dir.to_string(),
+            tarball: file.clone(),
+            shown: shown(exe),
+            binary,
+        });
+    }
+    Ok(out)
+}
+
+/// The native binaries, each `(name in messages, platform dir, entry)`: each executable, of its
+/// platform's format and machine, recorded in `native/targets.json` as what it is, glibc builds
+/// at or below the floor (`Floor::Enforce`).
 fn verify_natives(
     path: &Path,
-    entries: &BTreeMap<String, Entry>,
+    binaries: &[(String, String, &Entry)],
     record: &Entry,
     floor: Floor,
 ) -> Result<Vec<String>> {
@@ -182,11 +315,9 @@ fn verify_natives(
         format!("{record_name} is not a valid platform record; hint: repack with `ktx-release pack`")
     })?;
     let mut platforms = Vec::new();
-    for (name, entry) in entries {
-        let Some((dir, file)) = crate::native::binary_entry(name) else {
-            continue;
-        };
-        if file == "ktx" && entry.mode & 0o111 == 0 {
+    for (name, dir, entry) in binaries {
+        let (name, dir) = (name.as_str(), dir.as_str());
+        if !name.ends_with(".exe") && entry.mode & 0o111 == 0 {
             bail!(
                 "{name} is not executable (mode {:o}); hint: repack with `ktx-release pack`, which sets 0755",
                 entry.mode

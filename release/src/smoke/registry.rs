@@ -1,6 +1,9 @@
 //! A real local npm registry for the smoke matrix: verdaccio from the npm registry, on a
-//! loopback port, with empty storage and no uplinks; the tarball is published to it as a user
-//! would publish. Stopped when dropped.
+//! loopback port, with empty storage and no uplinks; the package is published to it as the
+//! release workflow publishes it: in the platforms layout (`npm_layout`: a single-layout tarball
+//! is split first), every platform package before the main one. Checks that install by name get
+//! what npm users get; checks that run the tarball by path get the single tarball, whose
+//! optional dependencies npm resolves from this registry. Stopped when dropped.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -12,6 +15,7 @@ pub struct Registry {
     child: Child,
     pub log: PathBuf,
     npmrc: PathBuf,
+    work: PathBuf,
 }
 
 fn free_port() -> Result<u16> {
@@ -77,6 +81,7 @@ impl Registry {
             child,
             log,
             npmrc: work.join("registry.npmrc"),
+            work: work.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -117,7 +122,18 @@ impl Registry {
         Ok(())
     }
 
-    pub fn publish(&self, tarball: &Path) -> Result<()> {
+    /// Publish the package of `tarball` in the platforms layout, platform packages first;
+    /// returns the tarballs published, in order.
+    pub fn publish(&self, tarball: &Path) -> Result<Vec<PathBuf>> {
+        let set = crate::pack::release_set(tarball, &self.work.join("published"))?;
+        let order = set.publish_order();
+        for t in &order {
+            self.publish_one(t)?;
+        }
+        Ok(order)
+    }
+
+    fn publish_one(&self, tarball: &Path) -> Result<()> {
         let out = Command::new(crate::pack::npm_command())
             .args(["publish", "--access", "public", "--userconfig"])
             .arg(&self.npmrc)
@@ -128,7 +144,8 @@ impl Registry {
             .context("cannot run npm publish")?;
         if !out.status.success() {
             bail!(
-                "npm publish to {} failed:\n{}",
+                "npm publish of {} to {} failed:\n{}",
+                tarball.display(),
                 self.url,
                 String::from_utf8_lossy(&out.stderr)
             );
