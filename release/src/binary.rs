@@ -176,10 +176,9 @@ fn cargo_home() -> Option<PathBuf> {
         .map(|p| p.canonicalize().unwrap_or(p))
 }
 
-/// The directory of a target's Rust standard library (`<sysroot>/lib/rustlib/<triple>`), or
-/// None when rustc cannot say.
-fn std_installed(triple: &str) -> Option<bool> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+/// Whether `triple`'s Rust standard library is installed (`<sysroot>/lib/rustlib/<triple>/lib`
+/// of `rustc --print sysroot`), or None when rustc cannot say.
+fn std_installed(rustc: &std::ffi::OsStr, triple: &str) -> Option<bool> {
     let out = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
@@ -196,18 +195,28 @@ fn std_installed(triple: &str) -> Option<bool> {
 
 /// Install `triple`'s Rust standard library with rustup when it is missing.
 pub fn ensure_rust_target(triple: &str) -> Result<()> {
-    if std_installed(triple) != Some(false) {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    ensure_rust_target_with(triple, &rustc, std::ffi::OsStr::new("rustup"))
+}
+
+fn ensure_rust_target_with(
+    triple: &str,
+    rustc: &std::ffi::OsStr,
+    rustup: &std::ffi::OsStr,
+) -> Result<()> {
+    if std_installed(rustc, triple) != Some(false) {
         return Ok(());
     }
     eprintln!("  installing the Rust standard library for {triple} (rustup target add {triple})");
-    let out = Command::new("rustup")
-        .args(["target", "add", triple])
-        .output();
-    match out {
+    match Command::new(rustup).args(["target", "add", triple]).output() {
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => bail!(
             "`rustup target add {triple}` failed: {}; hint: run it yourself (it needs the network to static.rust-lang.org or RUSTUP_DIST_SERVER)",
-            String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim()
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
         ),
         Err(e) => bail!(
             "the Rust standard library for {triple} is not installed and rustup cannot run ({e}); hint: install it the way this Rust was installed, or install rustup and run `rustup target add {triple}`"
@@ -409,6 +418,71 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A rustc whose sysroot is `sysroot` (a script), for the rustup paths.
+    #[cfg(unix)]
+    fn fake_rustc(dir: &Path, sysroot: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let rustc = dir.join("rustc");
+        std::fs::write(&rustc, format!("#!/bin/sh\necho {}\n", sysroot.display())).unwrap();
+        std::fs::set_permissions(&rustc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        rustc
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_missing_std_without_rustup_is_one_line_naming_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let sysroot = dir.path().join("sysroot");
+        std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-musl/lib")).unwrap();
+        let rustc = fake_rustc(dir.path(), &sysroot);
+        let none = dir.path().join("no-rustup");
+        // Installed: rustup is never asked.
+        ensure_rust_target_with(
+            "x86_64-unknown-linux-musl",
+            rustc.as_os_str(),
+            none.as_os_str(),
+        )
+        .unwrap();
+        let e = ensure_rust_target_with(
+            "aarch64-unknown-linux-musl",
+            rustc.as_os_str(),
+            none.as_os_str(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains("rustup cannot run")
+                && e.contains("rustup target add aarch64-unknown-linux-musl"),
+            "{e}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failing_rustup_target_add_says_its_last_error_line() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let rustc = fake_rustc(dir.path(), &dir.path().join("sysroot"));
+        let rustup = dir.path().join("rustup");
+        std::fs::write(&rustup, "#!/bin/sh\necho 'info: syncing' >&2\necho 'error: could not download file from static.rust-lang.org' >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&rustup, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = ensure_rust_target_with(
+            "aarch64-unknown-linux-gnu",
+            rustc.as_os_str(),
+            rustup.as_os_str(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains(
+                "`rustup target add aarch64-unknown-linux-gnu` failed: error: could not download"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
