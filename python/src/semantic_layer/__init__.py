@@ -19,8 +19,13 @@ __all__ = ["MalformedError", "RejectedError", "__version__"]
 
 
 def __getattr__(name: str):
+    # The distribution's version, read from its metadata: the semantic layer ships beside any
+    # ktx_daemon (ours, KTX's, a fixture's), so it never imports one for it.
     if name == "__version__":
-        from ktx_daemon._version import __version__
+        from importlib.metadata import PackageNotFoundError, version
 
-        return __version__
+        try:
+            return version("kaelio-ktx")
+        except PackageNotFoundError:  # pragma: no cover - the package is always installed
+            return "0+unknown"
     raise AttributeError(name)
