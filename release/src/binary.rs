@@ -10,6 +10,7 @@
 //! bytes do not depend on where the sources were checked out (`check --rebuild` compares two
 //! builds).
 
+use crate::native::{libc, Libc, NativeBinary};
 use anyhow::{bail, Context, Result};
 use ktx_bootstrap::targets::{self, Target};
 use std::path::{Path, PathBuf};
@@ -28,27 +29,6 @@ pub const WINDOWS_GNU: Target = Target {
 /// Every target this module builds: the package's, and the Windows stand-in.
 pub fn buildable() -> impl Iterator<Item = &'static Target> {
     targets::TARGETS.iter().chain(std::iter::once(&WINDOWS_GNU))
-}
-
-/// The C library a target's binary links.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Libc {
-    /// glibc, dynamically: the binary needs the glibc floor or newer.
-    Glibc,
-    /// musl, statically: it needs no C library on the system.
-    Musl,
-    /// macOS and Windows: the system's own.
-    System,
-}
-
-pub fn libc(t: &Target) -> Libc {
-    if t.triple.ends_with("-linux-gnu") {
-        Libc::Glibc
-    } else if t.triple.ends_with("-linux-musl") {
-        Libc::Musl
-    } else {
-        Libc::System
-    }
 }
 
 /// How a target's binary is built.
@@ -240,7 +220,7 @@ fn verify_glibc_floor(t: &Target, path: &Path) -> Result<Option<crate::glibc::Gl
 }
 
 /// Build `ktx` and return where it is and which `native/<dir>` of the package it belongs in.
-pub fn build(repo: &Path, target_triple: Option<&str>) -> Result<crate::pack::NativeBinary> {
+pub fn build(repo: &Path, target_triple: Option<&str>) -> Result<NativeBinary> {
     let t = match target_triple {
         Some(triple) => target(triple)?,
         None => host_target()?,
@@ -318,7 +298,7 @@ pub fn build(repo: &Path, target_triple: Option<&str>) -> Result<crate::pack::Na
             crate::glibc::FLOOR
         );
     }
-    Ok(crate::pack::NativeBinary {
+    Ok(NativeBinary {
         npm_dir: t.npm_dir.to_string(),
         path,
     })
@@ -365,10 +345,10 @@ pub fn check_only(repo: &Path, triple: &str) -> Result<String> {
 }
 
 /// The host's release binary if it was built already (where `build(repo, None)` puts it).
-pub fn host_binary(repo: &Path) -> Option<crate::pack::NativeBinary> {
+pub fn host_binary(repo: &Path) -> Option<NativeBinary> {
     let t = targets::host()?;
     let path = output_path(repo, t, false);
-    path.is_file().then(|| crate::pack::NativeBinary {
+    path.is_file().then(|| NativeBinary {
         npm_dir: t.npm_dir.to_string(),
         path,
     })

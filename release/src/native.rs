@@ -3,12 +3,40 @@
 //! runs on: what the launcher compares with the running glibc), and the checks of one binary
 //! against its target (executable format, machine, the glibc floor), read from its bytes.
 
-use crate::binary::{libc, Libc};
 use crate::glibc::{self, GlibcNeeds, GlibcVersion, Machine};
 use ktx_bootstrap::targets::{self, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
+
+/// A native binary for one platform directory of the package (`native/<npm_dir>/ktx`).
+#[derive(Debug, Clone)]
+pub struct NativeBinary {
+    pub npm_dir: String,
+    pub path: PathBuf,
+}
+
+/// The C library a target's binary links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Libc {
+    /// glibc, dynamically: the binary needs the glibc floor or newer.
+    Glibc,
+    /// musl, statically: it needs no C library on the system.
+    Musl,
+    /// macOS and Windows: the system's own.
+    System,
+}
+
+pub fn libc(t: &Target) -> Libc {
+    if t.triple.ends_with("-linux-gnu") {
+        Libc::Glibc
+    } else if t.triple.ends_with("-linux-musl") {
+        Libc::Musl
+    } else {
+        Libc::System
+    }
+}
 
 /// Where the record is in the package.
 pub const RECORD_PATH: &str = "native/targets.json";

@@ -22,7 +22,7 @@
 //!
 //! [`Payload::write_project`] writes the same payload as a standard hatchling project (what
 //! KTX's own release script generates and builds with `uv build`); the tests build it and
-//! compare with the wheel of [`crate::wheel`].
+//! compare with the wheel `wheel` builds of it.
 
 use crate::pep508::{merge_requires_python, normalize_name, Requirement};
 use crate::pyproject::{top_level, License, PyProject, Readme};
