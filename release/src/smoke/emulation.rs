@@ -53,7 +53,7 @@ pub fn arch_unavailable(arch: &str, binfmt_dir: &Path) -> Option<String> {
         }
         Err(_) => {
             return Some(format!(
-                "{arch} binaries need QEMU user-mode emulation, and {} is not registered (no qemu-user-static); {hint}",
+                "{arch} binaries need QEMU user-mode emulation, and {} is not registered (qemu-user-static is not installed, or its entry is disabled); {hint}",
                 entry.display()
             ))
         }
