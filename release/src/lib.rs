@@ -4,18 +4,22 @@
 //! merged), `binary` (the build of ktx: Linux targets by cargo-zigbuild from the `zig`
 //! toolchain, gnu ones at the `glibc` floor), `pack` (npm staging + `npm pack` + `verify`;
 //! `native` checks and records each binary), `uvpin` (the pinned uv and its digests) and
-//! `workspace` (the Cargo workspace, from `cargo metadata`); `rebuild` (a second, independent
+//! `workspace` (the Cargo workspace, from `cargo metadata`); `layout` (where `dist/`, the
+//! staged package and the `target/` work directories are) and `pipeline` (wheel -> stage ->
+//! pack, the one way a package is built); `rebuild` (a second, independent
 //! build compared by sha256), `smoke` (the release checks), `bench` (the performance table) and
 //! `soak` (installs interrupted at random moments).
 
 pub mod bench;
 pub mod binary;
 pub mod glibc;
+pub mod layout;
 pub mod native;
 pub mod npm_layout;
 pub mod pack;
 pub mod payload;
 pub mod pep508;
+pub mod pipeline;
 pub mod pyproject;
 pub mod rebuild;
 pub mod smoke;

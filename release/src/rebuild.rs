@@ -13,6 +13,10 @@
 //! the report says so.
 
 use crate::binary::{self, Toolchain};
+use crate::layout::ReleaseLayout;
+use crate::native::NativeBinary;
+use crate::npm_layout::Layout;
+use crate::pipeline::Pipeline;
 use crate::wheel::sha256_hex;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -451,19 +455,20 @@ fn not_reproducible(t: &ktx_bootstrap::targets::Target) -> String {
 /// What the first build made.
 pub struct FirstBuild<'a> {
     pub wheel: &'a Path,
-    pub binary: &'a crate::pack::NativeBinary,
+    pub binary: &'a crate::native::NativeBinary,
     pub tarball: &'a Path,
 }
 
 /// `check --rebuild`: build again in another directory under `Variation`, compare.
 pub fn against_first_build(
-    repo: &Path,
+    layout: &ReleaseLayout,
     first: &FirstBuild,
     projects: &[PathBuf],
 ) -> Result<Report> {
+    let repo = &layout.repo;
     let v = Variation::other_than_this_process();
-    let copy = repo.join("target/rebuild/src");
-    let exe = frozen_self(&repo.join("target/rebuild/bin"))?;
+    let copy = layout.rebuild_dir().join("src");
+    let exe = frozen_self(&layout.rebuild_dir().join("bin"))?;
     let n = copy_sources(repo, &copy, v.mtime)?;
     eprintln!("    copied {n} source files into {}", copy.display());
     let host = binary::host_target()?;
@@ -590,11 +595,11 @@ pub fn published_rustc(published: &Path) -> Result<String> {
 
 /// `rebuild --against`: build this checkout's artefacts and compare them with `published`.
 pub fn against_published(
-    repo: &Path,
-    out: &Path,
+    layout: &ReleaseLayout,
     published: &Path,
     projects: &[PathBuf],
 ) -> Result<Report> {
+    let repo = &layout.repo;
     let bytes = std::fs::read(published)
         .with_context(|| format!("cannot read the published tarball {}", published.display()))?;
     let files = crate::verify::read_tarball(published)?;
@@ -613,7 +618,7 @@ pub fn against_published(
         .targets
         .values()
         .all(|s| s.contains_key("github"));
-    let work = repo.join("target/rebuild/published");
+    let work = layout.rebuild_dir().join("published");
     if work.exists() {
         std::fs::remove_dir_all(&work)?;
     }
@@ -659,13 +664,18 @@ pub fn against_published(
                 )),
                 note: "taken from the published tarball".into(),
             });
-            binaries.push(crate::pack::NativeBinary {
+            binaries.push(NativeBinary {
                 npm_dir: dir.to_string(),
                 path,
             });
         }
     }
-    let wheel = crate::pack::build_payload_wheel(repo, projects, out)?;
+    let pipeline = Pipeline {
+        pin_cache: work.join("uv-pins.json"),
+        require_github_pins: require_github,
+        ..Pipeline::new(layout, projects)
+    };
+    let wheel = pipeline.wheel(&layout.out)?;
     let wheel_name = format!(
         "package/python/{}",
         wheel.path.file_name().unwrap_or_default().to_string_lossy()
@@ -688,17 +698,15 @@ pub fn against_published(
             "ktx-release wheel".into(),
         ),
     );
-    let opts = crate::pack::StageOptions {
-        repo,
-        wheel: &wheel,
-        binaries: &binaries,
-        pin_cache: &work.join("uv-pins.json"),
-        require_github_pins: require_github,
-        version: None,
-    };
-    let stage = work.join("package");
-    crate::pack::stage(&opts, &stage)?;
-    let tgz = crate::pack::npm_pack(&stage, &work.join("dist"))?;
+    let tgz = pipeline
+        .pack_at(
+            &wheel,
+            &binaries,
+            &work.join("package"),
+            &work.join("dist"),
+            Layout::Single,
+        )?
+        .main;
     rows.push(compare(
         &format!(
             "tarball {}",

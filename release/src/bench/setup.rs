@@ -69,20 +69,13 @@ pub(super) fn check(status: std::io::Result<std::process::ExitStatus>, what: &st
 pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
     std::fs::create_dir_all(dir)?;
     eprintln!("==> bench: building the wheel, the release binary and the package");
-    let wheel = crate::pack::build_wheel(repo, &dir.join("dist"))?;
+    let layout = crate::layout::ReleaseLayout::of(repo);
+    let projects = [PathBuf::from(crate::pack::DEFAULT_PROJECT)];
+    let pipeline = crate::pipeline::Pipeline::new(&layout, &projects);
+    let wheel = pipeline.wheel(&dir.join("dist"))?;
     let native = crate::binary::build(repo, None)?;
     let package = dir.join("package");
-    crate::pack::stage(
-        &crate::pack::StageOptions {
-            repo,
-            wheel: &wheel,
-            binaries: std::slice::from_ref(&native),
-            pin_cache: &repo.join("target/ktx-release/uv-pins.json"),
-            require_github_pins: false,
-            version: None,
-        },
-        &package,
-    )?;
+    pipeline.stage(&wheel, std::slice::from_ref(&native), &package)?;
     let root = dir.join("runtime");
     let demo = dir.join("demo");
     let ktx = native.path.clone();
