@@ -14,8 +14,9 @@
 //! glibc system does not fetch the musl build too (which would double the download). The
 //! launcher's fallback from an old glibc to the musl build therefore needs the single layout;
 //! a release never takes it: its gnu builds need at most the glibc floor (2.17, held by
-//! `verify`), which is the oldest glibc any Node the package supports runs on. npm older than
-//! 10.4 ignores `libc` and installs both Linux builds (larger, still correct).
+//! `verify`), which is the oldest glibc any Node the package supports runs on. A package manager
+//! that ignores `libc` (npm before 10; an npm install from a package-lock.json written before
+//! npm/cli#9025, which did not record it) installs both Linux builds: larger, still correct.
 
 use crate::native;
 use crate::set_mode;
