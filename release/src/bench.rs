@@ -4,8 +4,10 @@
 //!
 //! `setup` builds what the rows need (`target/bench/`), `timing` describes and times commands,
 //! `rows` holds one method of `Bench` per group of rows, `launcher` the rows per npm install
-//! mode, `table` prints the rows (markdown and JSON, whose schema it documents).
+//! mode, `ktx_shaped` the rows of the KTX-shaped payload, `table` prints the rows (markdown and
+//! JSON, whose schema it documents).
 
+mod ktx_shaped;
 mod launcher;
 mod rows;
 mod setup;
@@ -25,26 +27,91 @@ pub struct Options {
     pub with_embeddings: bool,
 }
 
-/// Run every row group in order; the table is the rows in that order.
+/// The row groups, by the names `--only` and `KTX_BENCH_ONLY` take, in table order.
+pub const GROUPS: &[&str] = &[
+    "warm_oneshot",
+    "launcher_query",
+    "launcher_modes",
+    "uvx_vs_ktx",
+    "status_version",
+    "daemon",
+    "burst",
+    "cold_first_run",
+    "wheel_build",
+    "embeddings",
+    "heavy",
+    "ktx_shaped",
+];
+
+/// The groups to run: `opts_only` if given, else `KTX_BENCH_ONLY` (comma-separated), else all;
+/// an unknown name is refused with the list.
+pub fn selected_groups(opts_only: &[String]) -> Result<Vec<String>> {
+    let from_env = std::env::var("KTX_BENCH_ONLY").unwrap_or_default();
+    let names: Vec<String> = if opts_only.is_empty() {
+        from_env
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        opts_only.to_vec()
+    };
+    if let Some(bad) = names.iter().find(|n| !GROUPS.contains(&n.as_str())) {
+        anyhow::bail!(
+            "no bench row group `{bad}`; hint: name one or more of {} (comma-separated in KTX_BENCH_ONLY)",
+            GROUPS.join(", ")
+        );
+    }
+    Ok(names)
+}
+
+/// Run the row groups in order (all of them, or those `KTX_BENCH_ONLY` names); the table is
+/// the rows in that order.
 pub fn run(repo: &Path, env: &BenchEnv, opts: &Options) -> Result<Vec<Row>> {
+    let only = selected_groups(&[])?;
+    let on = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
     let mut b = Bench::new(repo, env, opts.runs);
     // One-shot rows must be one-shot: no daemon of the bench root may run under them.
     let _ = b
         .ktx_in(&env.root, "ktx runtime stop", ["runtime", "stop"])
         .check();
-    b.warm_oneshot()?;
-    b.launcher_query()?;
-    b.launcher_modes()?;
-    b.uvx_vs_ktx()?;
-    b.status_version()?;
-    b.daemon()?;
-    b.burst()?;
-    b.cold_first_run()?;
-    b.wheel_build()?;
-    if opts.with_embeddings {
+    // The burst row compares with the warm one-shot row: it brings that row along.
+    if on("warm_oneshot") || on("burst") {
+        b.warm_oneshot()?;
+    }
+    if on("launcher_query") {
+        b.launcher_query()?;
+    }
+    if on("launcher_modes") {
+        b.launcher_modes()?;
+    }
+    if on("uvx_vs_ktx") {
+        b.uvx_vs_ktx()?;
+    }
+    if on("status_version") {
+        b.status_version()?;
+    }
+    if on("daemon") {
+        b.daemon()?;
+    }
+    if on("burst") {
+        b.burst()?;
+    }
+    if on("cold_first_run") {
+        b.cold_first_run()?;
+    }
+    if on("wheel_build") {
+        b.wheel_build()?;
+    }
+    if opts.with_embeddings && on("embeddings") {
         b.embeddings()?;
     }
-    b.heavy()?;
+    if on("heavy") {
+        b.heavy()?;
+    }
+    if on("ktx_shaped") {
+        b.ktx_shaped()?;
+    }
     Ok(b.rows)
 }
 
@@ -64,6 +131,7 @@ pub struct Bench<'a> {
 }
 
 /// A command's timing, as a row shows it.
+#[derive(Clone)]
 pub struct Timed {
     pub label: String,
     pub shown: String,
@@ -153,21 +221,13 @@ impl<'a> Bench<'a> {
         }
     }
 
-    /// `ktx <args>` against the bench package and `root`, with the bench's uv, never starting
-    /// a daemon by itself (`KTX_DAEMON=never`), from the bench directory.
+    /// `ktx <args>` against the bench package and `root` (see `ktx_cmd`).
     fn ktx_in<I, S>(&self, root: &Path, label: &str, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        Cmd::new(label, &self.env.ktx)
-            .args(args)
-            .env("KTX_PACKAGE_ROOT", &self.env.package)
-            .env("KTX_RUNTIME_DIR", root)
-            .env("KTX_UV", &self.env.uv)
-            .env("KTX_DAEMON", "never")
-            .env_remove("KTX_YES")
-            .cwd(&self.env.dir)
+        ktx_cmd(self.env, root, label, args)
     }
 
     /// `c` as a user's shell runs it through the npm package: no bench package root (the
@@ -246,6 +306,23 @@ impl<'a> Bench<'a> {
     }
 }
 
+/// `ktx <args>` against the bench package and `root`, with the bench's uv, never starting
+/// a daemon by itself (`KTX_DAEMON=never`), from the bench directory.
+fn ktx_cmd<I, S>(env: &BenchEnv, root: &Path, label: &str, args: I) -> Cmd
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Cmd::new(label, &env.ktx)
+        .args(args)
+        .env("KTX_PACKAGE_ROOT", &env.package)
+        .env("KTX_RUNTIME_DIR", root)
+        .env("KTX_UV", &env.uv)
+        .env("KTX_DAEMON", "never")
+        .env_remove("KTX_YES")
+        .cwd(&env.dir)
+}
+
 /// The peer's median over ours.
 pub fn ratio(a: &Stats, b: &Stats) -> f64 {
     b.median.as_secs_f64() / a.median.as_secs_f64().max(1e-9)
@@ -254,4 +331,40 @@ pub fn ratio(a: &Stats, b: &Stats) -> f64 {
 /// Milliseconds of a median, for result texts.
 fn median_ms(s: &Stats) -> f64 {
     ms(s.median)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_selection_names_known_groups_and_refuses_others_with_the_list() {
+        let ok = selected_groups(&["ktx_shaped".into(), "heavy".into()]).unwrap();
+        assert_eq!(ok, ["ktx_shaped", "heavy"]);
+        let err = selected_groups(&["ktx-shaped".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no bench row group `ktx-shaped`"), "{err}");
+        assert!(
+            err.contains("ktx_shaped") && err.contains("warm_oneshot"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_group_run_calls_is_selectable() {
+        let src = include_str!("bench.rs");
+        let body = &src[src.find("pub fn run(").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        let called: Vec<&str> = body
+            .split("b.")
+            .skip(1)
+            .filter_map(|t| t.split_once("()?;").map(|(name, _)| name))
+            .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert_eq!(
+            called, GROUPS,
+            "keep GROUPS in the order run calls the groups"
+        );
+    }
 }

@@ -369,28 +369,7 @@ impl Bench<'_> {
             PathBuf::from("python"),
             PathBuf::from("fixtures/payloads/heavy"),
         ];
-        let wheel = crate::pack::build_payload_wheel(self.repo, &projects, &dir.join("dist"))?;
-        let native = crate::pack::NativeBinary {
-            npm_dir: ktx_bootstrap::targets::host()
-                .context(
-                    "no npm directory for this host; hint: bench on a platform the package carries",
-                )?
-                .npm_dir
-                .to_string(),
-            path: self.env.ktx.clone(),
-        };
-        let package = dir.join("package");
-        crate::pack::stage(
-            &crate::pack::StageOptions {
-                repo: self.repo,
-                wheel: &wheel,
-                binaries: std::slice::from_ref(&native),
-                pin_cache: &self.repo.join("target/ktx-release/uv-pins.json"),
-                require_github_pins: false,
-                version: None,
-            },
-            &package,
-        )?;
+        let (wheel, package) = self.stage_payload(&projects, &dir)?;
         let py = python313()?;
         // Only that interpreter and the system's tools: uv finds it, as a user's PATH would.
         let path = format!(
@@ -412,7 +391,7 @@ impl Bench<'_> {
         let uvx = |label: &str, cache: &Path| {
             Cmd::new(label, &self.env.uv)
                 .args(["tool", "run", "--isolated", "--from"])
-                .arg(&wheel.path)
+                .arg(&wheel)
                 .args(["ktx-daemon", "--version"])
                 .env("UV_CACHE_DIR", cache)
                 .env("PATH", &path)
@@ -483,5 +462,37 @@ impl Bench<'_> {
         );
         let _ = std::fs::remove_dir_all(&root);
         Ok(())
+    }
+
+    /// Build the wheel of `projects` into `<dir>/dist` and stage a package around it and the
+    /// bench's ktx at `<dir>/package`: the wheel's path and the package root.
+    pub(super) fn stage_payload(
+        &self,
+        projects: &[PathBuf],
+        dir: &Path,
+    ) -> Result<(PathBuf, PathBuf)> {
+        let wheel = crate::pack::build_payload_wheel(self.repo, projects, &dir.join("dist"))?;
+        let native = crate::pack::NativeBinary {
+            npm_dir: ktx_bootstrap::targets::host()
+                .context(
+                    "no npm directory for this host; hint: bench on a platform the package carries",
+                )?
+                .npm_dir
+                .to_string(),
+            path: self.env.ktx.clone(),
+        };
+        let package = dir.join("package");
+        crate::pack::stage(
+            &crate::pack::StageOptions {
+                repo: self.repo,
+                wheel: &wheel,
+                binaries: std::slice::from_ref(&native),
+                pin_cache: &self.repo.join("target/ktx-release/uv-pins.json"),
+                require_github_pins: false,
+                version: None,
+            },
+            &package,
+        )?;
+        Ok((wheel.path, package))
     }
 }

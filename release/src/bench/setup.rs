@@ -67,6 +67,8 @@ pub(super) fn check(status: std::io::Result<std::process::ExitStatus>, what: &st
 
 /// Build everything the rows need under `dir` (reused between runs where it can be).
 pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
+    // A misspelt group is refused before minutes of building.
+    super::selected_groups(&[])?;
     std::fs::create_dir_all(dir)?;
     eprintln!("==> bench: building the wheel, the release binary and the package");
     let layout = crate::layout::ReleaseLayout::of(repo);
