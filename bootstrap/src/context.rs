@@ -1,7 +1,7 @@
 //! What every command gets: the runtime layout, the user's consent settings, verbosity and
 //! the `--project-dir` flag.
 
-use crate::commands::DaemonMode;
+use crate::error::Result;
 use crate::paths::Layout;
 use crate::prompt::Consent;
 use std::path::PathBuf;
@@ -43,5 +43,34 @@ impl Ctx {
             ));
         }
         cmd
+    }
+}
+
+/// When Python-backed commands go through the daemon (`KTX_DAEMON`, `--no-daemon`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DaemonMode {
+    /// One-shot by default; a running daemon is used; a burst of commands starts one.
+    Auto,
+    /// Never through a daemon (one-shot always).
+    Never,
+    /// Always through the daemon, starting it when none runs.
+    Always,
+}
+
+impl DaemonMode {
+    /// `--no-daemon` wins; else KTX_DAEMON (auto, never, always; default auto).
+    pub fn from_env(no_daemon: bool) -> Result<DaemonMode> {
+        if no_daemon {
+            return Ok(DaemonMode::Never);
+        }
+        match std::env::var("KTX_DAEMON").unwrap_or_default().trim() {
+            "" | "auto" => Ok(DaemonMode::Auto),
+            "never" | "0" | "off" => Ok(DaemonMode::Never),
+            "always" | "1" | "on" => Ok(DaemonMode::Always),
+            other => Err(crate::error::Error::usage(
+                format!("KTX_DAEMON={other} is not auto, never or always"),
+                "unset it, or set it to auto (the default), never or always",
+            )),
+        }
     }
 }

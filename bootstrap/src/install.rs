@@ -41,16 +41,12 @@ pub const MIN_FREE_BYTES: u64 = 64 << 20;
 /// The runtime for this CLI if it is installed, current, runnable and has `feature`; no process
 /// is run.
 pub fn ready(layout: &Layout, pkg: &Package, feature: Feature) -> Option<RuntimeManifest> {
-    match manifest::read(layout) {
-        State::Present(m)
-            if manifest::mismatch(&m, &layout.version, &pkg.manifest.wheel.sha256).is_none()
-                && m.has(feature)
-                && manifest::unusable(&m).is_none() =>
-        {
-            Some(*m)
-        }
-        _ => None,
-    }
+    usable(layout, pkg).filter(|m| m.has(feature))
+}
+
+/// The runtime if it can serve this CLI as it is (`RuntimeState::read`, the one rule).
+fn usable(layout: &Layout, pkg: &Package) -> Option<RuntimeManifest> {
+    manifest::RuntimeState::read(layout, Some(&pkg.manifest.wheel.sha256)).usable()
 }
 
 /// Make sure `feature` is installed for a command that needs it: reuse, repair or install
@@ -188,15 +184,7 @@ fn transaction(
         disk::discard(&left)?;
     }
     // Another process may have finished the work while this one waited.
-    let current = match manifest::read(layout) {
-        State::Present(m)
-            if manifest::mismatch(&m, &layout.version, &pkg.manifest.wheel.sha256).is_none()
-                && manifest::unusable(&m).is_none() =>
-        {
-            Some(*m)
-        }
-        _ => None,
-    };
+    let current = usable(layout, pkg);
     if let Some(m) = &current {
         if !force && features.iter().all(|&f| m.has(f)) {
             return Ok(m.clone());
@@ -315,17 +303,6 @@ fn new_log(layout: &Layout) -> Result<PathBuf> {
     Ok(logs.join(format!("install-{stamp}-{}.log", std::process::id())))
 }
 
-/// The last `n` lines of a file, indented, for an error message.
-pub fn tail_of(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| format!("    | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// One install attempt: what every step needs, and the steps.
 struct Attempt<'a> {
     ctx: &'a Ctx,
@@ -409,7 +386,10 @@ impl Attempt<'_> {
                 return Err(disk_full(&self.ctx.layout, None, needed, &self.log_path));
             }
             return Err(Error::InstallFailed {
-                reason: format!("{what} failed ({status})\n{}", tail_of(&self.log_path, 6)),
+                reason: format!(
+                    "{what} failed ({status})\n{}",
+                    crate::output::tail_of(&self.log_path, 6)
+                ),
                 log: self.log_path.clone(),
             });
         }
@@ -495,7 +475,7 @@ impl Attempt<'_> {
         if process::interrupted().is_some() {
             return Err(self.interrupted());
         }
-        let python_version = venv_python_version(&staging).unwrap_or_default();
+        let python_version = manifest::venv_python_version(&staging).unwrap_or_default();
         self.swap(&staging)?;
         let m = RuntimeManifest {
             cli_version: layout.version.clone(),
@@ -728,18 +708,4 @@ fn pip_install(uv: &Uv, layout: &Layout, python: &Path, spec: &std::ffi::OsStr) 
         .arg(python)
         .arg(spec);
     Ok(pip)
-}
-
-/// `version_info` (uv) or `version` (venv module) from pyvenv.cfg.
-pub fn venv_python_version(venv: &Path) -> Option<String> {
-    pyvenv_value(venv, "version_info").or_else(|| pyvenv_value(venv, "version"))
-}
-
-/// A key of `<venv>/pyvenv.cfg`.
-pub fn pyvenv_value(venv: &Path, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().to_string())
-    })
 }

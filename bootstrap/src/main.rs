@@ -4,8 +4,9 @@
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use ktx_bootstrap::cli::{Cli, Command, Runtime, Setup, Sl, SlArgs, Sql};
-use ktx_bootstrap::commands::{bootstrap, embed, runtime, setup, sl, sql, DaemonMode};
+use ktx_bootstrap::commands::{bootstrap, embed, runtime, setup, sl, sql};
 use ktx_bootstrap::context::Ctx;
+use ktx_bootstrap::context::DaemonMode;
 use ktx_bootstrap::error::{exit, Error, Result};
 use ktx_bootstrap::paths::Layout;
 use ktx_bootstrap::prompt::Consent;

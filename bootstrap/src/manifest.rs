@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::feature::Feature;
 use crate::package::FileDigest;
-use crate::paths::Layout;
+use crate::paths::{is_version, Layout};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -98,7 +98,7 @@ pub fn unusable(m: &RuntimeManifest) -> Option<String> {
     }
     // <venv>/bin/python -> <venv>/pyvenv.cfg, whose `home` is the base interpreter's directory.
     let venv = python.parent().and_then(|b| b.parent())?;
-    match crate::install::pyvenv_value(venv, "home") {
+    match pyvenv_value(venv, "home") {
         Some(home) if !std::path::Path::new(&home).is_dir() => Some(format!(
             "the directory of the base interpreter its venv was made from, {home}, is gone"
         )),
@@ -119,6 +119,153 @@ pub fn mismatch(m: &RuntimeManifest, version: &str, wheel_sha256: &str) -> Optio
         return Some("its wheel differs from the one this package carries".into());
     }
     None
+}
+
+/// `version_info` (uv) or `version` (venv module) from pyvenv.cfg.
+pub fn venv_python_version(venv: &std::path::Path) -> Option<String> {
+    pyvenv_value(venv, "version_info").or_else(|| pyvenv_value(venv, "version"))
+}
+
+/// A key of `<venv>/pyvenv.cfg`.
+pub fn pyvenv_value(venv: &std::path::Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
+/// How many entries of the root a listing reads at most: the root may be a crowded shared
+/// directory, and a walk over it stays bounded.
+const MAX_ROOT_ENTRIES: usize = 10_000;
+/// A manifest ktx writes is about 1 KB; anything much larger is not one.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// Every runtime version directory under the root that ktx provably made, this one
+/// included, sorted by name: a real directory (never a symlink) whose name parses as a
+/// version and which holds a `manifest.json` written by ktx for that version (`owned`).
+/// The root may be a directory the user shares with other things (`KTX_RUNTIME_DIR=$HOME`):
+/// nothing else under it is ever taken for a runtime.
+pub fn installed_versions(layout: &Layout) -> Vec<Layout> {
+    let Ok(rd) = std::fs::read_dir(&layout.root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Layout> = rd
+        .flatten()
+        .take(MAX_ROOT_ENTRIES)
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| is_version(n))
+        .map(|n| layout.for_version(&n))
+        .filter(|l| owned(l).is_ok())
+        .collect();
+    found.sort_by(|a, b| a.version.cmp(&b.version));
+    found
+}
+
+/// Why this version directory is ktx's: `Ok(reason)` when it is a real directory (not a
+/// symlink) named as a version, holding a regular `manifest.json` that parses as ktx's
+/// manifest and names this version; else `Err(why not)`.
+pub fn owned(layout: &Layout) -> std::result::Result<String, String> {
+    if !is_version(&layout.version) {
+        return Err(format!("{:?} is not a version", layout.version));
+    }
+    let dir = layout.version_dir();
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.file_type().is_symlink() => return Err("a symlink".into()),
+        Ok(m) if !m.is_dir() => return Err("not a directory".into()),
+        Ok(_) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let manifest = layout.manifest();
+    match std::fs::symlink_metadata(&manifest) {
+        Ok(m) if m.is_file() && m.len() <= MAX_MANIFEST_BYTES => {}
+        Ok(_) => return Err("manifest.json is not a regular file of ktx's size".into()),
+        Err(_) => return Err("no manifest.json".into()),
+    }
+    match read(layout) {
+        State::Present(m) if m.cli_version == layout.version => Ok(format!(
+            "a runtime ktx {} installed (manifest.json of {})",
+            m.cli_version, m.installed_at
+        )),
+        State::Present(m) => Err(format!("its manifest.json names version {}", m.cli_version)),
+        _ => Err("manifest.json is not ktx's".into()),
+    }
+}
+
+/// What the files say about this version's runtime (no process is run).
+#[derive(Debug)]
+pub enum RuntimeState {
+    NotInstalled,
+    Installed(Box<RuntimeManifest>),
+    /// Installed by another ktx version, or from another wheel.
+    Outdated {
+        manifest: Box<RuntimeManifest>,
+        why: String,
+    },
+    /// A manifest that cannot be read, or a venv that cannot run.
+    Broken {
+        manifest: Option<Box<RuntimeManifest>>,
+        why: String,
+    },
+}
+
+impl RuntimeState {
+    /// The one place that decides whether the runtime can serve this CLI: `wheel_sha256` is
+    /// the package's wheel when it is known (a runtime from another wheel is outdated).
+    pub fn read(layout: &Layout, wheel_sha256: Option<&str>) -> RuntimeState {
+        match read(layout) {
+            State::Missing => RuntimeState::NotInstalled,
+            State::Corrupt(why) => RuntimeState::Broken {
+                manifest: None,
+                why,
+            },
+            State::Present(m) => {
+                if let Some(why) = wheel_sha256.and_then(|w| mismatch(&m, &layout.version, w)) {
+                    return RuntimeState::Outdated { manifest: m, why };
+                }
+                match unusable(&m) {
+                    Some(why) => RuntimeState::Broken {
+                        manifest: Some(m),
+                        why,
+                    },
+                    None => RuntimeState::Installed(m),
+                }
+            }
+        }
+    }
+
+    /// As `runtime status --json` says it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuntimeState::NotInstalled => "not-installed",
+            RuntimeState::Installed(_) => "installed",
+            RuntimeState::Outdated { .. } => "outdated",
+            RuntimeState::Broken { .. } => "broken",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            RuntimeState::Outdated { why, .. } | RuntimeState::Broken { why, .. } => Some(why),
+            _ => None,
+        }
+    }
+
+    /// The manifest of a runtime that can serve this CLI as it is.
+    pub fn usable(self) -> Option<RuntimeManifest> {
+        match self {
+            RuntimeState::Installed(m) => Some(*m),
+            _ => None,
+        }
+    }
+
+    pub fn manifest(&self) -> Option<&RuntimeManifest> {
+        match self {
+            RuntimeState::Installed(m) | RuntimeState::Outdated { manifest: m, .. } => Some(m),
+            RuntimeState::Broken { manifest, .. } => manifest.as_deref(),
+            RuntimeState::NotInstalled => None,
+        }
+    }
 }
 
 /// RFC 3339 UTC timestamp of now, second precision.

@@ -59,6 +59,17 @@ pub fn lost_output() -> Option<String> {
     LOST.lock().ok().and_then(|l| l.clone())
 }
 
+/// The last `n` lines of a file, indented, for an error message.
+pub fn tail_of(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `println!` that never panics.
 #[macro_export]
 macro_rules! outln {

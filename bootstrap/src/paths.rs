@@ -73,59 +73,6 @@ impl Layout {
         }
     }
 
-    /// Every runtime version directory under the root that ktx provably made, this one
-    /// included, sorted by name: a real directory (never a symlink) whose name parses as a
-    /// version and which holds a `manifest.json` written by ktx for that version (`owned`).
-    /// The root may be a directory the user shares with other things (`KTX_RUNTIME_DIR=$HOME`):
-    /// nothing else under it is ever taken for a runtime.
-    pub fn all_versions(&self) -> Vec<Layout> {
-        let Ok(rd) = std::fs::read_dir(&self.root) else {
-            return Vec::new();
-        };
-        let mut found: Vec<Layout> = rd
-            .flatten()
-            .take(MAX_ROOT_ENTRIES)
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| is_version(n))
-            .map(|n| self.for_version(&n))
-            .filter(|l| l.owned().is_ok())
-            .collect();
-        found.sort_by(|a, b| a.version.cmp(&b.version));
-        found
-    }
-
-    /// Why this version directory is ktx's: `Ok(reason)` when it is a real directory (not a
-    /// symlink) named as a version, holding a regular `manifest.json` that parses as ktx's
-    /// manifest and names this version; else `Err(why not)`.
-    pub fn owned(&self) -> std::result::Result<String, String> {
-        if !is_version(&self.version) {
-            return Err(format!("{:?} is not a version", self.version));
-        }
-        let dir = self.version_dir();
-        match std::fs::symlink_metadata(&dir) {
-            Ok(m) if m.file_type().is_symlink() => return Err("a symlink".into()),
-            Ok(m) if !m.is_dir() => return Err("not a directory".into()),
-            Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        let manifest = self.manifest();
-        match std::fs::symlink_metadata(&manifest) {
-            Ok(m) if m.is_file() && m.len() <= MAX_MANIFEST_BYTES => {}
-            Ok(_) => return Err("manifest.json is not a regular file of ktx's size".into()),
-            Err(_) => return Err("no manifest.json".into()),
-        }
-        match crate::manifest::read(self) {
-            crate::manifest::State::Present(m) if m.cli_version == self.version => Ok(format!(
-                "a runtime ktx {} installed (manifest.json of {})",
-                m.cli_version, m.installed_at
-            )),
-            crate::manifest::State::Present(m) => {
-                Err(format!("its manifest.json names version {}", m.cli_version))
-            }
-            _ => Err("manifest.json is not ktx's".into()),
-        }
-    }
-
     pub fn version_dir(&self) -> PathBuf {
         self.root.join(&self.version)
     }
@@ -234,12 +181,6 @@ pub fn venv_bin(venv: &Path, name: &str) -> PathBuf {
     }
 }
 
-/// How many entries of the root a listing reads at most: the root may be a crowded shared
-/// directory, and a walk over it stays bounded.
-const MAX_ROOT_ENTRIES: usize = 10_000;
-/// A manifest ktx writes is about 1 KB; anything much larger is not one.
-const MAX_MANIFEST_BYTES: u64 = 1 << 20;
-
 /// Whether `name` reads as a ktx version: `MAJOR.MINOR.PATCH` in digits, optionally followed
 /// by `-` or `+` and dot-separated `[0-9A-Za-z-]` identifiers (semver's shape).
 pub fn is_version(name: &str) -> bool {
@@ -261,7 +202,8 @@ pub fn is_version(name: &str) -> bool {
         })
 }
 
-fn absolute(p: &Path) -> PathBuf {
+/// An absolute form of a user-given path (ktx's children run from another working directory).
+pub fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {

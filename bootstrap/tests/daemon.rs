@@ -104,40 +104,11 @@ fn other_version_with_daemon(sb: &Sandbox, v: &str) -> (PathBuf, u32) {
     ] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-    let child = std::process::Command::new(venv_python(&dir.join("venv")))
-        .args([
-            "-I",
-            "-m",
-            "ktx_host",
-            "serve-http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
-        .args([
-            "--idle-timeout",
-            "120",
-            "--features",
-            "core",
-            "--reason",
-            "start",
-        ])
-        .args(["--wheel-sha256", "0000"])
-        .arg("--lock-file")
-        .arg(dir.join(".daemon.lock"))
-        .arg("--state-file")
-        .arg(dir.join("daemon.json"))
-        .arg("--log-file")
-        .arg(dir.join("daemon.log"))
+    let child = host_serve_http(&dir, "0000", &"a".repeat(64), true)
         .arg("--watch")
         .arg(&dir)
         .arg("--watch")
         .arg(dir.join("venv"))
-        .env("KTX_DAEMON_TOKEN", "a".repeat(64))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

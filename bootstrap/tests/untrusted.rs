@@ -404,37 +404,12 @@ fn a_daemon_serving_code_from_outside_the_venv_is_never_reused_and_doctor_stops_
         &planted.join("ktx_daemon"),
     );
     let dir = sb.version_dir();
-    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-    let mut rogue = std::process::Command::new(venv_python(&venv))
-        .args([
-            "-m",
-            "ktx_host",
-            "serve-http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
-        .args([
-            "--idle-timeout",
-            "120",
-            "--features",
-            "core",
-            "--reason",
-            "start",
-        ])
-        .arg("--wheel-sha256")
-        .arg(sb.manifest()["wheel"]["sha256"].as_str().unwrap())
-        .arg("--lock-file")
-        .arg(dir.join(".daemon.lock"))
-        .arg("--state-file")
-        .arg(dir.join("daemon.json"))
-        .arg("--log-file")
-        .arg(dir.join("daemon.log"))
-        .env("KTX_DAEMON_TOKEN", "b".repeat(64))
+    let wheel = sb.manifest()["wheel"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut rogue = host_serve_http(&dir, &wheel, &"b".repeat(64), false)
         .current_dir(&planted)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

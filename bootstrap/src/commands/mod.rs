@@ -8,7 +8,7 @@ pub mod setup;
 pub mod sl;
 pub mod sql;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, DaemonMode};
 use crate::daemon;
 use crate::error::Result;
 use crate::feature::Feature;
@@ -100,47 +100,7 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
     crate::oneshot::run(&ctx.layout, &m, op, request)
 }
 
-/// When Python-backed commands go through the daemon (`KTX_DAEMON`, `--no-daemon`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum DaemonMode {
-    /// One-shot by default; a running daemon is used; a burst of commands starts one.
-    Auto,
-    /// Never through a daemon (one-shot always).
-    Never,
-    /// Always through the daemon, starting it when none runs.
-    Always,
-}
-
-impl DaemonMode {
-    /// `--no-daemon` wins; else KTX_DAEMON (auto, never, always; default auto).
-    pub fn from_env(no_daemon: bool) -> Result<DaemonMode> {
-        if no_daemon {
-            return Ok(DaemonMode::Never);
-        }
-        match std::env::var("KTX_DAEMON").unwrap_or_default().trim() {
-            "" | "auto" => Ok(DaemonMode::Auto),
-            "never" | "0" | "off" => Ok(DaemonMode::Never),
-            "always" | "1" | "on" => Ok(DaemonMode::Always),
-            other => Err(crate::error::Error::usage(
-                format!("KTX_DAEMON={other} is not auto, never or always"),
-                "unset it, or set it to auto (the default), never or always",
-            )),
-        }
-    }
-}
-
 /// Print JSON the way every `--json` output does.
 pub fn print_json(v: &Value) {
     outln!("{}", serde_json::to_string_pretty(v).expect("serializable"));
-}
-
-/// An absolute form of a user-given path (the Python side runs with another working dir).
-pub fn absolute(p: &std::path::Path) -> std::path::PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
 }

@@ -27,7 +27,7 @@ pub fn demo(dir: &Path, force: bool) -> Result<()> {
             "the package is damaged; reinstall @kaelio/ktx",
         ));
     }
-    let target = super::absolute(dir);
+    let target = crate::paths::absolute(dir);
     refuse_special(&target)?;
     let files = demo_files(&src)?;
     let non_empty = target.exists()

@@ -113,7 +113,7 @@ pub fn spawn(
         Error::other(
             format!(
                 "the daemon did not start: {why}\n{}",
-                crate::install::tail_of(&log_path, 8)
+                crate::output::tail_of(&log_path, 8)
             ),
             super::log_hint(layout),
         )

@@ -175,6 +175,50 @@ pub fn set_manifest_version(dir: &Path, v: &str) {
     std::fs::write(path, m.to_string()).unwrap();
 }
 
+/// The runtime host started by hand as ktx starts the daemon of the version directory `dir`
+/// (its venv's python, its lock, state and log files, `token`), logging into `dir/daemon.log`;
+/// `isolated: false` leaves out `-I`, as an old or tampered starter would.
+pub fn host_serve_http(
+    dir: &Path,
+    wheel_sha256: &str,
+    token: &str,
+    isolated: bool,
+) -> std::process::Command {
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let mut cmd = std::process::Command::new(venv_python(&dir.join("venv")));
+    if isolated {
+        cmd.arg("-I");
+    }
+    cmd.args([
+        "-m",
+        "ktx_host",
+        "serve-http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ])
+    .args([
+        "--idle-timeout",
+        "120",
+        "--features",
+        "core",
+        "--reason",
+        "start",
+    ])
+    .args(["--wheel-sha256", wheel_sha256])
+    .arg("--lock-file")
+    .arg(dir.join(".daemon.lock"))
+    .arg("--state-file")
+    .arg(dir.join("daemon.json"))
+    .arg("--log-file")
+    .arg(dir.join("daemon.log"))
+    .env("KTX_DAEMON_TOKEN", token)
+    .stdout(log.try_clone().unwrap())
+    .stderr(log);
+    cmd
+}
+
 /// What a tree takes on disk (files' lengths, symlinks not followed).
 pub fn tree_size(p: &Path) -> u64 {
     let mut total = 0;

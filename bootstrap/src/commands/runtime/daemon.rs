@@ -44,7 +44,7 @@ pub fn start(ctx: &Ctx, features: &[Feature], reason: Reason) -> Result<()> {
 /// kept so that `status` still shows it.
 pub fn stop(ctx: &Ctx, all: bool) -> Result<()> {
     let layouts = if all {
-        ctx.layout.all_versions()
+        crate::manifest::installed_versions(&ctx.layout)
     } else {
         vec![ctx.layout.clone()]
     };

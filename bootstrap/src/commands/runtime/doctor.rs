@@ -152,217 +152,300 @@ fn run_quiet(cmd: &mut Command) -> std::result::Result<String, String> {
     }
 }
 
-pub fn checks(ctx: &Ctx) -> Vec<Check> {
-    let layout = &ctx.layout;
-    let mut out = Vec::new();
-    let pkg = match Package::locate() {
-        Ok(p) => {
-            match p.verify_wheel() {
-                Ok(()) => out.push(ok(
-                    CheckId::Package,
-                    format!("{} (wheel digest verified)", p.root.display()),
-                )),
-                Err(e) => out.push(fail(
-                    CheckId::Package,
-                    e.to_string(),
-                    "reinstall @kaelio/ktx (npm cache clean --force)",
-                )),
-            }
-            Some(p)
+/// What every check looks at, observed once: the package, the uv that would be used, the
+/// runtime's state as its files say it.
+struct Scene<'a> {
+    layout: &'a Layout,
+    pkg: Result<Package>,
+    uv: Option<uv::Uv>,
+    runtime: RuntimeState,
+}
+
+impl<'a> Scene<'a> {
+    fn observe(layout: &'a Layout) -> Scene<'a> {
+        let pkg = Package::locate();
+        let pin = pkg
+            .as_ref()
+            .map(|p| p.manifest.uv.version.clone())
+            .unwrap_or_default();
+        let uv = uv::locate(layout, &pin);
+        let runtime = RuntimeState::read(
+            layout,
+            pkg.as_ref().ok().map(|p| p.manifest.wheel.sha256.as_str()),
+        );
+        Scene {
+            layout,
+            pkg,
+            uv,
+            runtime,
         }
-        Err(e) => {
-            out.push(fail(
+    }
+
+    fn pkg(&self) -> Option<&Package> {
+        self.pkg.as_ref().ok()
+    }
+
+    /// The installed runtime's manifest, for the checks that look inside the venv.
+    fn installed(&self) -> Option<&manifest::RuntimeManifest> {
+        self.runtime.manifest()
+    }
+}
+
+/// The checks, in the order doctor prints them: each looks at the scene and says what it
+/// found, or nothing when it does not apply.
+const CHECKS: &[fn(&Scene) -> Option<Check>] = &[
+    package,
+    uv_found,
+    runtime_dir,
+    manifest_state,
+    interpreter,
+    python_version,
+    runtime_check,
+    imports,
+    index,
+    leftovers,
+    daemon_state,
+    disk_space,
+];
+
+pub fn checks(ctx: &Ctx) -> Vec<Check> {
+    let scene = Scene::observe(&ctx.layout);
+    CHECKS.iter().filter_map(|check| check(&scene)).collect()
+}
+
+fn package(s: &Scene) -> Option<Check> {
+    Some(match &s.pkg {
+        Ok(p) => match p.verify_wheel() {
+            Ok(()) => ok(
+                CheckId::Package,
+                format!("{} (wheel digest verified)", p.root.display()),
+            ),
+            Err(e) => fail(
                 CheckId::Package,
                 e.to_string(),
-                e.hint().unwrap_or_default(),
-            ));
-            None
-        }
-    };
-    let pin = pkg
-        .as_ref()
-        .map(|p| p.manifest.uv.version.clone())
-        .unwrap_or_default();
-    let found_uv = uv::locate(layout, &pin);
-    match &found_uv {
+                "reinstall @kaelio/ktx (npm cache clean --force)",
+            ),
+        },
+        Err(e) => fail(
+            CheckId::Package,
+            e.to_string(),
+            e.hint().unwrap_or_default(),
+        ),
+    })
+}
+
+fn uv_found(s: &Scene) -> Option<Check> {
+    Some(match &s.uv {
         Some(u) => match uv::version(&u.path) {
-            Ok(v) => out.push(ok(
+            Ok(v) => ok(
                 CheckId::Uv,
                 format!("uv {v} at {} ({})", u.path.display(), u.source.describe()),
-            )),
-            Err(e) => out.push(fail(
+            ),
+            Err(e) => fail(
                 CheckId::Uv,
                 e.to_string(),
                 "point KTX_UV at a working uv, or run `ktx bootstrap`",
-            )),
+            ),
         },
-        None => out.push(warn(
+        None => warn(
             CheckId::Uv,
             "no uv found (KTX_UV, PATH, downloaded)",
             "run `ktx bootstrap` to download the pinned uv",
-        )),
-    }
-    let writable = std::fs::create_dir_all(&layout.root)
-        .and_then(|_| tempfile::tempfile_in(&layout.root).map(|_| ()));
-    match writable {
-        Ok(()) => out.push(ok(
-            CheckId::RuntimeDir,
-            format!("{} is writable", layout.root.display()),
-        )),
-        Err(e) => out.push(warn(
+        ),
+    })
+}
+
+fn runtime_dir(s: &Scene) -> Option<Check> {
+    let root = &s.layout.root;
+    let writable =
+        std::fs::create_dir_all(root).and_then(|_| tempfile::tempfile_in(root).map(|_| ()));
+    Some(match writable {
+        Ok(()) => ok(CheckId::RuntimeDir, format!("{} is writable", root.display())),
+        Err(e) => warn(
             CheckId::RuntimeDir,
             format!(
                 "{} is not writable ({e}): an installed runtime still answers, but nothing can be installed or repaired",
-                layout.root.display()
+                root.display()
             ),
             "fix its permissions or use --runtime-dir / KTX_RUNTIME_ROOT",
-        )),
-    }
-    let runtime = RuntimeState::read(layout, pkg.as_ref());
-    match &runtime {
-        RuntimeState::NotInstalled => out.push(warn(
+        ),
+    })
+}
+
+fn manifest_state(s: &Scene) -> Option<Check> {
+    Some(match &s.runtime {
+        RuntimeState::NotInstalled => warn(
             CheckId::Manifest,
             "the runtime is not installed",
             "run `ktx runtime install` (or any Python-backed command)",
-        )),
+        ),
         RuntimeState::Broken {
             manifest: None,
             why,
-        } => out.push(fail(CheckId::Manifest, why.clone(), REBUILD)),
-        RuntimeState::Outdated { why, .. } => out.push(fail(
+        } => fail(CheckId::Manifest, why.clone(), REBUILD),
+        RuntimeState::Outdated { why, .. } => fail(
             CheckId::Manifest,
             why.clone(),
             "run `ktx runtime doctor --fix` to reinstall for this version",
-        )),
+        ),
         RuntimeState::Installed(m)
         | RuntimeState::Broken {
             manifest: Some(m), ..
-        } => out.push(ok(
+        } => ok(
             CheckId::Manifest,
             format!("installed {} ({})", m.installed_at, m.feature_list()),
-        )),
+        ),
+    })
+}
+
+fn interpreter(s: &Scene) -> Option<Check> {
+    let m = s.installed()?;
+    if let Some(why) = manifest::unusable(m) {
+        return Some(fail(CheckId::Interpreter, why, REBUILD));
     }
-    if let Some(m) = runtime.manifest() {
-        match manifest::unusable(m) {
-            Some(why) => out.push(fail(CheckId::Interpreter, why, REBUILD)),
-            None => match run_quiet(&mut crate::isolation::python(
-                Path::new(&m.python.executable),
-                &layout.version_dir(),
-                ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-            )) {
-                Ok(v) => out.push(ok(
-                    CheckId::Interpreter,
-                    format!(
-                        "{} runs Python {v} ({} interpreter {})",
-                        m.python.executable, m.python.source, m.python.base
-                    ),
-                )),
-                Err(e) => out.push(fail(
-                    CheckId::Interpreter,
-                    format!("{} does not run: {e}", m.python.executable),
-                    REBUILD,
-                )),
-            },
-        }
-        if let Some(spec) = pkg
-            .as_ref()
-            .and_then(|p| p.manifest.requires_python.clone())
-        {
-            match crate::python::satisfies(&m.python.version, &spec) {
-                Some(false) => out.push(fail(
-                    CheckId::Python,
-                    format!(
-                        "the venv's Python {} does not satisfy the wheel's Requires-Python {spec}",
-                        m.python.version
-                    ),
-                    REBUILD,
-                )),
-                _ => out.push(ok(
-                    CheckId::Python,
-                    format!("Python {} satisfies {spec}", m.python.version),
-                )),
-            }
-        }
-        let python = Path::new(&m.python.executable);
-        let check = install::runtime_check(python, &layout.version_dir()).output();
-        match check {
+    Some(
+        match run_quiet(&mut crate::isolation::python(
+            Path::new(&m.python.executable),
+            &s.layout.version_dir(),
+            ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+        )) {
+            Ok(v) => ok(
+                CheckId::Interpreter,
+                format!(
+                    "{} runs Python {v} ({} interpreter {})",
+                    m.python.executable, m.python.source, m.python.base
+                ),
+            ),
+            Err(e) => fail(
+                CheckId::Interpreter,
+                format!("{} does not run: {e}", m.python.executable),
+                REBUILD,
+            ),
+        },
+    )
+}
+
+fn python_version(s: &Scene) -> Option<Check> {
+    let m = s.installed()?;
+    let spec = s.pkg()?.manifest.requires_python.clone()?;
+    Some(match crate::python::satisfies(&m.python.version, &spec) {
+        Some(false) => fail(
+            CheckId::Python,
+            format!(
+                "the venv's Python {} does not satisfy the wheel's Requires-Python {spec}",
+                m.python.version
+            ),
+            REBUILD,
+        ),
+        _ => ok(
+            CheckId::Python,
+            format!("Python {} satisfies {spec}", m.python.version),
+        ),
+    })
+}
+
+/// The install's own check, run again (`ktx_host check`).
+fn runtime_check(s: &Scene) -> Option<Check> {
+    let m = s.installed()?;
+    let python = Path::new(&m.python.executable);
+    Some(
+        match install::runtime_check(python, &s.layout.version_dir()).output() {
             Ok(o) => {
-                match install::check_report(&String::from_utf8_lossy(&o.stdout), &layout.version) {
-                    Ok(line) => out.push(ok(CheckId::KtxDaemon, line)),
-                    Err(why) => out.push(fail(CheckId::KtxDaemon, why, REBUILD)),
+                match install::check_report(&String::from_utf8_lossy(&o.stdout), &s.layout.version)
+                {
+                    Ok(line) => ok(CheckId::KtxDaemon, line),
+                    Err(why) => fail(CheckId::KtxDaemon, why, REBUILD),
                 }
             }
-            Err(e) => out.push(fail(
+            Err(e) => fail(
                 CheckId::KtxDaemon,
                 format!(
                     "{} -m ktx_host check does not run: {e}",
                     m.python.executable
                 ),
                 REBUILD,
-            )),
-        }
-        if let Some(p) = &pkg {
-            let code = install::import_probe(p, &m.features, install::Probe::Every);
-            let what = format!(
-                "every module of {} imports ({})",
-                if p.manifest.packages.is_empty() {
-                    "the wheel".to_string()
-                } else {
-                    p.manifest.packages.join(", ")
-                },
-                m.feature_list()
-            );
-            match run_quiet(&mut install::probe_command(
-                python,
-                &layout.version_dir(),
-                &code,
-            )) {
-                Ok(_) => out.push(ok(CheckId::Imports, what)),
-                Err(e) => out.push(fail(CheckId::Imports, e, REBUILD)),
-            }
-        }
-    }
-    if let (Some(p), Some(u)) = (&pkg, &found_uv) {
-        out.push(index_check(layout, p, u, runtime.manifest()));
-    }
-    let leftovers = layout.leftovers();
-    if leftovers.is_empty() {
-        out.push(ok(CheckId::Leftovers, "none from interrupted installs"));
-    } else {
-        let size: u64 = leftovers.iter().map(|p| disk::tree_size(p)).sum();
-        out.push(warn(
-            CheckId::Leftovers,
-            format!(
-                "{} left by interrupted installs ({}): {}",
-                leftovers.len(),
-                disk::human(size),
-                leftovers
-                    .iter()
-                    .filter_map(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
             ),
-            "run `ktx runtime doctor --fix` (or any install) to remove them",
-        ));
-    }
-    out.push(
-        match crate::daemon::doctor_check(layout, runtime.manifest()) {
-            None => ok(CheckId::DaemonState, "no stale daemon state"),
-            Some(Problem::Stale { detail, fix }) => warn(CheckId::DaemonState, detail, fix),
-            Some(Problem::Unfit { detail, fix }) => fail(CheckId::DaemonState, detail, fix),
         },
+    )
+}
+
+/// Every module of the wheel imports (deeper than the install's check).
+fn imports(s: &Scene) -> Option<Check> {
+    let m = s.installed()?;
+    let p = s.pkg()?;
+    let code = install::import_probe(p, &m.features, install::Probe::Every);
+    let what = format!(
+        "every module of {} imports ({})",
+        if p.manifest.packages.is_empty() {
+            "the wheel".to_string()
+        } else {
+            p.manifest.packages.join(", ")
+        },
+        m.feature_list()
     );
-    match disk::free_bytes(&layout.root) {
-        Some(b) if b < 1 << 30 => out.push(warn(
-            CheckId::Disk,
-            format!("{} MB free under {}", disk::mb(b), layout.root.display()),
-            "free some space: an install or a repair needs room for a second venv",
-        )),
-        Some(b) => out.push(ok(CheckId::Disk, format!("{} MB free", disk::mb(b)))),
-        None => {}
+    let python = Path::new(&m.python.executable);
+    Some(
+        match run_quiet(&mut install::probe_command(
+            python,
+            &s.layout.version_dir(),
+            &code,
+        )) {
+            Ok(_) => ok(CheckId::Imports, what),
+            Err(e) => fail(CheckId::Imports, e, REBUILD),
+        },
+    )
+}
+
+fn index(s: &Scene) -> Option<Check> {
+    Some(index_check(
+        s.layout,
+        s.pkg()?,
+        s.uv.as_ref()?,
+        s.installed(),
+    ))
+}
+
+fn leftovers(s: &Scene) -> Option<Check> {
+    let leftovers = s.layout.leftovers();
+    if leftovers.is_empty() {
+        return Some(ok(CheckId::Leftovers, "none from interrupted installs"));
     }
-    out
+    let size: u64 = leftovers.iter().map(|p| disk::tree_size(p)).sum();
+    Some(warn(
+        CheckId::Leftovers,
+        format!(
+            "{} left by interrupted installs ({}): {}",
+            leftovers.len(),
+            disk::human(size),
+            leftovers
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "run `ktx runtime doctor --fix` (or any install) to remove them",
+    ))
+}
+
+fn daemon_state(s: &Scene) -> Option<Check> {
+    Some(match crate::daemon::doctor_check(s.layout, s.installed()) {
+        None => ok(CheckId::DaemonState, "no stale daemon state"),
+        Some(Problem::Stale { detail, fix }) => warn(CheckId::DaemonState, detail, fix),
+        Some(Problem::Unfit { detail, fix }) => fail(CheckId::DaemonState, detail, fix),
+    })
+}
+
+fn disk_space(s: &Scene) -> Option<Check> {
+    let root = &s.layout.root;
+    Some(match disk::free_bytes(root)? {
+        b if b < 1 << 30 => warn(
+            CheckId::Disk,
+            format!("{} MB free under {}", disk::mb(b), root.display()),
+            "free some space: an install or a repair needs room for a second venv",
+        ),
+        b => ok(CheckId::Disk, format!("{} MB free", disk::mb(b))),
+    })
 }
 
 /// Whether uv reaches the package index (the next install needs it): a resolution of the

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::lock;
 use crate::manifest::{self, State};
 use crate::package::Package;
+use crate::paths::Layout;
 use std::path::{Path, PathBuf};
 
 /// `ktx runtime prune`: deletes only with `--yes` (or KTX_YES); `--dry-run` previews.
@@ -36,13 +37,9 @@ pub fn run(ctx: &Ctx, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
-/// One pass of prune; returns how many things it removed (or would remove).
+/// One pass of prune over the three kinds of items; returns how many it removed (or would).
 fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<usize> {
     let layout = &ctx.layout;
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let mut removals = 0usize;
-    let mut freed = 0u64;
-    let mut kept_uv: Vec<String> = Vec::new();
     if !layout.root.is_dir() {
         say(format!(
             "nothing to prune: {} does not exist",
@@ -50,59 +47,124 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
         ));
         return Ok(0);
     }
+    let mut pass = Pass {
+        dry_run,
+        say,
+        removals: 0,
+        freed: 0,
+        kept_uv: Vec::new(),
+    };
     if let State::Present(m) = manifest::read(layout) {
-        kept_uv.push(m.uv.path.clone());
+        pass.kept_uv.push(m.uv.path.clone());
     }
-    for other in layout.all_versions() {
-        if other.version == layout.version {
-            continue;
+    pass.other_versions(layout)?;
+    pass.old_logs(layout);
+    pass.unused_uv(layout)?;
+    let freed = pass.freed;
+    (pass.say)(format!(
+        "{} {}",
+        if dry_run { "would free" } else { "freed" },
+        human(freed)
+    ));
+    Ok(pass.removals)
+}
+
+/// What a prune pass has done so far, and what it keeps.
+struct Pass<'a> {
+    dry_run: bool,
+    say: &'a mut dyn FnMut(String),
+    removals: usize,
+    freed: u64,
+    /// The uv executables of the runtimes that stay (their downloaded uv stays too).
+    kept_uv: Vec<String>,
+}
+
+impl Pass<'_> {
+    fn verb(&self) -> &'static str {
+        if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
         }
-        let (name, path) = (other.version.clone(), other.version_dir());
-        let why = match other.owned() {
-            Ok(why) => why,
-            Err(_) => continue,
-        };
-        // A running ktx of that version holds the use lock shared.
-        let Some(_guard) = lock::try_exclusive(&other.use_lock())? else {
-            say(format!("kept {} (in use by a running ktx)", path.display()));
-            if let State::Present(m) = manifest::read(&other) {
-                kept_uv.push(m.uv.path);
-            }
-            continue;
-        };
-        if crate::daemon::state::lock_held(&other) == Some(true) {
-            if dry_run {
-                say(format!("would stop the daemon of {name}"));
-            } else if let Some(why) = match crate::daemon::stop(&other) {
-                Ok(Stopped::Unstoppable(why)) => Some(why),
-                Err(e) => Some(e.to_string()),
-                Ok(_) => None,
-            } {
-                say(format!(
-                    "kept {} (its daemon is running and could not be stopped: {why})",
-                    path.display()
-                ));
-                continue;
-            }
-        }
-        let size = tree_size(&path);
-        if !dry_run {
-            let trash = layout
-                .root
-                .join(format!(".trash-{name}-{}", std::process::id()));
-            std::fs::rename(&path, &trash).map_err(|e| Error::io("cannot remove", &path, e))?;
-            std::fs::remove_dir_all(&trash).map_err(|e| Error::io("cannot remove", &trash, e))?;
-        }
-        freed += size;
-        removals += 1;
-        say(format!(
-            "{verb} {} ({}): {why}",
+    }
+
+    /// Count `path` (of `size`) as removed, saying why it qualified.
+    fn removed(&mut self, path: &Path, size: u64, why: &str) {
+        self.freed += size;
+        self.removals += 1;
+        let line = format!(
+            "{} {} ({}): {why}",
+            self.verb(),
             path.display(),
             human(size)
-        ));
+        );
+        (self.say)(line);
     }
-    // Old install logs of this version: keep the five newest.
-    if let Ok(rd) = std::fs::read_dir(layout.logs()) {
+
+    /// Other versions' runtimes that ktx provably made (`manifest::owned`), unless a running
+    /// ktx uses them; their daemon is stopped first.
+    fn other_versions(&mut self, layout: &Layout) -> Result<()> {
+        for other in manifest::installed_versions(layout) {
+            if other.version == layout.version {
+                continue;
+            }
+            let path = other.version_dir();
+            let Ok(why) = manifest::owned(&other) else {
+                continue;
+            };
+            // A running ktx of that version holds the use lock shared.
+            let Some(_guard) = lock::try_exclusive(&other.use_lock())? else {
+                (self.say)(format!("kept {} (in use by a running ktx)", path.display()));
+                if let State::Present(m) = manifest::read(&other) {
+                    self.kept_uv.push(m.uv.path);
+                }
+                continue;
+            };
+            if !self.stop_daemon(&other) {
+                continue;
+            }
+            let size = tree_size(&path);
+            if !self.dry_run {
+                let trash =
+                    layout
+                        .root
+                        .join(format!(".trash-{}-{}", other.version, std::process::id()));
+                std::fs::rename(&path, &trash).map_err(|e| Error::io("cannot remove", &path, e))?;
+                std::fs::remove_dir_all(&trash)
+                    .map_err(|e| Error::io("cannot remove", &trash, e))?;
+            }
+            self.removed(&path, size, &why);
+        }
+        Ok(())
+    }
+
+    /// Stop the daemon of a version about to be removed; false when it runs and cannot be
+    /// stopped (the version is kept).
+    fn stop_daemon(&mut self, other: &Layout) -> bool {
+        if crate::daemon::state::lock_held(other) != Some(true) {
+            return true;
+        }
+        if self.dry_run {
+            (self.say)(format!("would stop the daemon of {}", other.version));
+            return true;
+        }
+        let why = match crate::daemon::stop(other) {
+            Ok(Stopped::Unstoppable(why)) => why,
+            Err(e) => e.to_string(),
+            Ok(_) => return true,
+        };
+        (self.say)(format!(
+            "kept {} (its daemon is running and could not be stopped: {why})",
+            other.version_dir().display()
+        ));
+        false
+    }
+
+    /// Install logs of this version beyond the five newest.
+    fn old_logs(&mut self, layout: &Layout) {
+        let Ok(rd) = std::fs::read_dir(layout.logs()) else {
+            return;
+        };
         let mut logs: Vec<PathBuf> = rd
             .flatten()
             .take(10_000)
@@ -118,21 +180,19 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
         let n = logs.len().saturating_sub(5);
         for old in &logs[..n] {
             let size = tree_size(old);
-            if !dry_run {
+            if !self.dry_run {
                 let _ = std::fs::remove_file(old);
             }
-            freed += size;
-            removals += 1;
-            say(format!(
-                "{verb} {} ({}): an install log older than the five newest",
-                old.display(),
-                human(size)
-            ));
+            self.removed(old, size, "an install log older than the five newest");
         }
     }
-    // Downloaded uv versions that no remaining runtime uses and this package does not pin.
-    let pin = Package::locate().ok().map(|p| p.manifest.uv.version);
-    if let Ok(rd) = std::fs::read_dir(layout.tools_uv()) {
+
+    /// Downloaded uv versions that no remaining runtime uses and this package does not pin.
+    fn unused_uv(&mut self, layout: &Layout) -> Result<()> {
+        let pin = Package::locate().ok().map(|p| p.manifest.uv.version);
+        let Ok(rd) = std::fs::read_dir(layout.tools_uv()) else {
+            return Ok(());
+        };
         for e in rd.flatten().take(10_000) {
             let v = e.file_name().to_string_lossy().to_string();
             let p = e.path();
@@ -144,27 +204,16 @@ fn prune_pass(ctx: &Ctx, dry_run: bool, say: &mut dyn FnMut(String)) -> Result<u
                 || !real_dir
                 || !holds_uv
                 || Some(&v) == pin.as_ref()
-                || kept_uv.iter().any(|k| Path::new(k).starts_with(&p))
+                || self.kept_uv.iter().any(|k| Path::new(k).starts_with(&p))
             {
                 continue;
             }
             let size = tree_size(&p);
-            if !dry_run {
+            if !self.dry_run {
                 std::fs::remove_dir_all(&p).map_err(|e| Error::io("cannot remove", &p, e))?;
             }
-            freed += size;
-            removals += 1;
-            say(format!(
-                "{verb} {} ({}): a uv ktx downloaded that no runtime uses",
-                p.display(),
-                human(size)
-            ));
+            self.removed(&p, size, "a uv ktx downloaded that no runtime uses");
         }
+        Ok(())
     }
-    say(format!(
-        "{} {}",
-        if dry_run { "would free" } else { "freed" },
-        human(freed)
-    ));
-    Ok(removals)
 }

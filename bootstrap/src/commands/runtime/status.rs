@@ -18,7 +18,10 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
         _ => None,
     };
     let pkg = located.ok();
-    let runtime = RuntimeState::read(layout, pkg.as_ref());
+    let runtime = RuntimeState::read(
+        layout,
+        pkg.as_ref().map(|p| p.manifest.wheel.sha256.as_str()),
+    );
     let m = runtime.manifest();
     let pin = pkg
         .as_ref()
@@ -113,9 +116,7 @@ pub fn run(ctx: &Ctx, as_json: bool) -> Result<()> {
 
 /// `ktx runtime status --all`: the daemon of every installed version, one row each.
 pub fn all(ctx: &Ctx, as_json: bool) -> Result<()> {
-    let rows: Vec<Value> = ctx
-        .layout
-        .all_versions()
+    let rows: Vec<Value> = crate::manifest::installed_versions(&ctx.layout)
         .iter()
         .map(|l| {
             json!({
