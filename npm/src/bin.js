@@ -221,9 +221,12 @@ const inZip = (p) => /\.zip[\\/]/.test(p);
 function explain(err, binary) {
   const zipped = inZip(binary) || err.code === 'ENOTDIR';
   if (zipped) {
+    // The package that holds the binary: a platform package, or this one (native/).
+    const holder = (binary.match(/@kaelio[\\/](ktx-[a-z0-9-]+)[\\/]/) || [])[1];
+    const name = holder ? `@kaelio/${holder}` : '@kaelio/ktx';
     return {
       what: `${binary} is inside a zip archive (Yarn Plug'n'Play keeps packages zipped), and a native binary cannot run from there`,
-      hint: 'unplug the package: `yarn unplug @kaelio/ktx` (or set dependenciesMeta["@kaelio/ktx"].unplugged: true in package.json), then `yarn install`',
+      hint: `unplug the package: \`yarn unplug ${name}\` (or set dependenciesMeta["${name}"].unplugged: true in package.json), then \`yarn install\``,
     };
   }
   if (err.code === 'EACCES' || err.code === 'EPERM') {

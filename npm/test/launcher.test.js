@@ -167,7 +167,16 @@ test('a binary inside a zip archive (Yarn PnP) is explained with how to unplug',
   fs.writeFileSync(zip, 'PK\x03\x04');
   const err = failsWith(root, { KTX_NATIVE_BINARY: path.join(zip, 'node_modules', '@kaelio', 'ktx', 'native', here, 'ktx') });
   assert.match(err, /zip archive \(Yarn Plug'n'Play/);
-  assert.match(err, /yarn unplug @kaelio\/ktx/);
+  assert.match(err, /yarn unplug @kaelio\/ktx`/);
+});
+
+test('a platform package kept zipped is the package the unplug hint names', { skip: !unix }, () => {
+  const root = makePackage([here], '#!/bin/sh\nexit 0\n');
+  const zip = path.join(root, 'cache.zip');
+  fs.writeFileSync(zip, 'PK\x03\x04');
+  const err = failsWith(root, { KTX_NATIVE_BINARY: path.join(zip, 'node_modules', '@kaelio', `ktx-${here}`, 'ktx') });
+  assert.match(err, new RegExp(`yarn unplug @kaelio/ktx-${here}\``));
+  assert.match(err, new RegExp(`dependenciesMeta\\["@kaelio/ktx-${here}"\\]`));
 });
 
 test('a binary without its run bit is named with the chmod that fixes it', { skip: !unix }, () => {
