@@ -6,7 +6,7 @@
 //! In the platforms layout (`npm_layout`) the staged package is split into the main package and
 //! one package per binary before packing, and all of them appear in dist/ once all verify.
 
-use crate::native;
+use crate::native::{self, NativeBinary};
 use crate::npm_layout;
 use crate::payload::{Payload, ProjectSpec};
 use crate::set_mode;
@@ -18,8 +18,6 @@ use anyhow::{bail, Context, Result};
 use ktx_bootstrap::package::{BundledManifest, FileDigest, MANIFEST_PATH};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-pub use crate::native::NativeBinary;
 
 pub struct StageOptions<'a> {
     pub repo: &'a Path,
@@ -291,11 +289,6 @@ pub const DEFAULT_PROJECT: &str = "python";
 
 /// The runtime host's project, merged into every wheel whatever the `--project`s.
 pub const HOST_PROJECT: &str = "python/host";
-
-/// Build the wheel of the default payload (python/) into `out_dir`.
-pub fn build_wheel(repo: &Path, out_dir: &Path) -> Result<BuiltWheel> {
-    build_payload_wheel(repo, &[PathBuf::from(DEFAULT_PROJECT)], out_dir)
-}
 
 /// Merge the payload projects (relative paths are taken from the repository) at the workspace
 /// version and build their one wheel into `out_dir`.

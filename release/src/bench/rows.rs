@@ -471,8 +471,10 @@ impl Bench<'_> {
         projects: &[PathBuf],
         dir: &Path,
     ) -> Result<(PathBuf, PathBuf)> {
-        let wheel = crate::pack::build_payload_wheel(self.repo, projects, &dir.join("dist"))?;
-        let native = crate::pack::NativeBinary {
+        let layout = crate::layout::ReleaseLayout::of(self.repo);
+        let pipeline = crate::pipeline::Pipeline::new(&layout, projects);
+        let wheel = pipeline.wheel(&dir.join("dist"))?;
+        let native = crate::native::NativeBinary {
             npm_dir: ktx_bootstrap::targets::host()
                 .context(
                     "no npm directory for this host; hint: bench on a platform the package carries",
@@ -482,17 +484,7 @@ impl Bench<'_> {
             path: self.env.ktx.clone(),
         };
         let package = dir.join("package");
-        crate::pack::stage(
-            &crate::pack::StageOptions {
-                repo: self.repo,
-                wheel: &wheel,
-                binaries: std::slice::from_ref(&native),
-                pin_cache: &self.repo.join("target/ktx-release/uv-pins.json"),
-                require_github_pins: false,
-                version: None,
-            },
-            &package,
-        )?;
+        pipeline.stage(&wheel, std::slice::from_ref(&native), &package)?;
         Ok((wheel.path, package))
     }
 }
