@@ -81,10 +81,12 @@ pub fn prepare(repo: &Path, dir: &Path) -> Result<BenchEnv> {
     let root = dir.join("runtime");
     let demo = dir.join("demo");
     let ktx = native.path.clone();
+    // Their output is progress: stderr, so that stdout holds only the table (or the JSON).
     let base = |c: &mut Command| {
         c.env("KTX_PACKAGE_ROOT", &package)
             .env("KTX_RUNTIME_DIR", &root)
-            .current_dir(dir);
+            .current_dir(dir)
+            .stdout(std::io::stderr());
     };
     eprintln!("==> bench: getting uv and the runtime (ktx bootstrap)");
     let mut boot = Command::new(&ktx);
