@@ -61,6 +61,9 @@ pub enum Cmd {
     Rebuild(Rebuild),
     /// The release checks over the smoke matrix (matrix/), against a local npm registry.
     Smoke(Smoke),
+    /// Merge the smoke reports of separate runs (every report.json under --from, e.g. one per
+    /// cell from CI's jobs) into one table, junit.xml and report.json; fails if any check failed.
+    SmokeMerge(SmokeMerge),
     /// Interrupt `ktx runtime install` at random moments (SIGKILL to ktx, SIGINT to its group)
     /// while busy threads load the machine; after each, a query must answer. Prints
     /// recovered/N; fails unless every round recovered.
@@ -177,6 +180,16 @@ pub struct Smoke {
     /// The payload projects of the tarball it packs (when no --tarball is given).
     #[command(flatten)]
     pub payload: PayloadArgs,
+}
+
+#[derive(Args)]
+pub struct SmokeMerge {
+    /// The directory holding the runs' report.json files (searched below it).
+    #[arg(long = "from", value_name = "DIR")]
+    pub from: PathBuf,
+    /// Where the merged junit.xml and report.json go.
+    #[arg(long, default_value = "target/smoke")]
+    pub report_dir: PathBuf,
 }
 
 #[derive(Args)]

@@ -34,6 +34,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Check(a) => commands::check::run(&layout, a),
         Cmd::Rebuild(a) => commands::rebuild::run(&layout, a),
         Cmd::Smoke(a) => commands::smoke::run(&layout, a),
+        Cmd::SmokeMerge(a) => commands::smoke_merge::run(&layout, a),
         Cmd::Soak(a) => commands::soak::run(&layout, a),
         Cmd::Bench(a) => commands::bench::run(&layout, a),
     }

@@ -10,6 +10,7 @@ pub mod pack;
 pub mod payload_project;
 pub mod rebuild;
 pub mod smoke;
+pub mod smoke_merge;
 pub mod soak;
 pub mod uv_version;
 pub mod verify;
