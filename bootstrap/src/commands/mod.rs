@@ -79,17 +79,25 @@ pub fn python_op(ctx: &Ctx, feature: Feature, op: Op, request: &Value, via: Via)
         None
     } else {
         // `auto`, an op with no daemon preference: a daemon that runs (or a burst's that is
-        // starting) is used; the second command of a burst asks for one for those that follow.
-        daemon::burst::wait_pending(&ctx.layout);
-        let live = if ctx.layout.daemon_state().exists() {
-            daemon::reusable(&ctx.layout, &m)
-        } else {
-            None
+        // starting) is used; the second command of a burst asks for one and waits for it with
+        // the rest (a one-shot beside the daemon's start would import the same libraries at the
+        // same time on a small machine); a start that fails leaves them one-shot.
+        let live = || {
+            daemon::burst::wait_pending(&ctx.layout);
+            if ctx.layout.daemon_state().exists() {
+                daemon::reusable(&ctx.layout, &m)
+            } else {
+                None
+            }
         };
-        if live.is_none() && daemon::burst::noticed(&ctx.layout) {
-            daemon::burst::start_in_background(&ctx.layout);
+        match live() {
+            Some(s) => Some(s),
+            None if daemon::burst::noticed(&ctx.layout) => {
+                daemon::burst::start_in_background(&ctx.layout);
+                live()
+            }
+            None => None,
         }
-        live
     };
     if let Some(s) = daemon {
         match daemon::call(&s, op.route(), request, std::time::Duration::from_secs(600))? {

@@ -1,9 +1,9 @@
 //! Bursts: the spec keeps one-shot the default and starts the daemon "when a command benefits
 //! from process reuse". A burst does: when the second Python-backed command of a version runs
-//! within `WINDOW`, it asks for a daemon in the background before it runs its own op one-shot,
-//! and the commands after it wait for that start (`pending`) instead of paying a one-shot each
-//! (`KTX_DAEMON=auto`). With a payload whose one-shot costs T (KTX's imports its whole world:
-//! about 2.5 s), twenty commands in a row then cost about 2T plus the daemon's answers.
+//! within `WINDOW`, it asks for a daemon in the background and waits for it (`pending`), as do
+//! the commands after it, instead of paying a one-shot each (`KTX_DAEMON=auto`); a start that
+//! fails leaves them one-shot. With a payload whose one-shot costs T (KTX's imports its whole
+//! world: about 2.5 s), twenty commands in a row then cost about 2T plus the daemon's answers.
 
 use crate::paths::Layout;
 use std::io::Write;
