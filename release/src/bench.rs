@@ -25,6 +25,8 @@ use timing::ms;
 pub struct Options {
     pub runs: usize,
     pub with_embeddings: bool,
+    /// The row groups to run (`--only`; empty: KTX_BENCH_ONLY, else all).
+    pub only: Vec<String>,
 }
 
 /// The row groups, by the names `--only` and `KTX_BENCH_ONLY` take, in table order.
@@ -58,17 +60,17 @@ pub fn selected_groups(opts_only: &[String]) -> Result<Vec<String>> {
     };
     if let Some(bad) = names.iter().find(|n| !GROUPS.contains(&n.as_str())) {
         anyhow::bail!(
-            "no bench row group `{bad}`; hint: name one or more of {} (comma-separated in KTX_BENCH_ONLY)",
+            "no bench row group `{bad}`; hint: name one or more of {} (comma-separated in --only or KTX_BENCH_ONLY)",
             GROUPS.join(", ")
         );
     }
     Ok(names)
 }
 
-/// Run the row groups in order (all of them, or those `KTX_BENCH_ONLY` names); the table is
-/// the rows in that order.
+/// Run the row groups in order (all of them, or those `--only` / `KTX_BENCH_ONLY` name); the
+/// table is the rows in that order.
 pub fn run(repo: &Path, env: &BenchEnv, opts: &Options) -> Result<Vec<Row>> {
-    let only = selected_groups(&[])?;
+    let only = selected_groups(&opts.only)?;
     let on = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
     let mut b = Bench::new(repo, env, opts.runs);
     // One-shot rows must be one-shot: no daemon of the bench root may run under them.

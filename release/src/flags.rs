@@ -219,4 +219,8 @@ pub struct Bench {
     /// Add the local-embeddings rows (installs sentence-transformers and torch).
     #[arg(long)]
     pub with_embeddings: bool,
+    /// Run only these row groups (comma-separated method names of `Bench`, e.g. ktx_shaped;
+    /// default: KTX_BENCH_ONLY, else all).
+    #[arg(long, value_delimiter = ',', value_name = "GROUP")]
+    pub only: Vec<String>,
 }

@@ -9,6 +9,8 @@ pub fn run(layout: &ReleaseLayout, args: flags::Bench) -> Result<()> {
     let repo = &layout.repo;
     let runs = args.runs;
     let dir = layout.bench_dir();
+    // A misspelt group is refused before the (long) preparation.
+    bench::selected_groups(&args.only)?;
     let env = bench::prepare(repo, &dir)?;
     let rows = bench::run(
         repo,
@@ -16,6 +18,7 @@ pub fn run(layout: &ReleaseLayout, args: flags::Bench) -> Result<()> {
         &bench::Options {
             runs,
             with_embeddings: args.with_embeddings,
+            only: args.only,
         },
     )?;
     let date = ktx_bootstrap::manifest::now_rfc3339();
