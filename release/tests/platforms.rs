@@ -27,14 +27,22 @@ fn version() -> String {
         .version
 }
 
-/// A static x86_64 musl executable, linked once by the pinned zig.
+/// This test process's own work directory: nextest runs each test in a process of its own, at
+/// the same time, so what one builds or deletes must not be another's.
+fn work_dir() -> PathBuf {
+    ktx_release::repo_root()
+        .join("target/tests-platforms")
+        .join(std::process::id().to_string())
+}
+
+/// A static x86_64 musl executable, linked once (per test process) by the pinned zig.
 fn musl_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let repo = ktx_release::repo_root();
             let zig = ktx_release::zig::ensure(&repo).unwrap();
-            let dir = repo.join("target/tests-platforms");
+            let dir = work_dir();
             std::fs::create_dir_all(&dir).unwrap();
             let src = dir.join("musl-stand-in.c");
             std::fs::write(
@@ -69,7 +77,7 @@ fn musl_binary() -> PathBuf {
 fn packed() -> &'static [PathBuf] {
     static PACKED: OnceLock<Vec<PathBuf>> = OnceLock::new();
     PACKED.get_or_init(|| {
-        let out = ktx_release::repo_root().join("target/tests-platforms/dist");
+        let out = work_dir().join("dist");
         let _ = std::fs::remove_dir_all(&out);
         let assert = release()
             .arg("--out")
@@ -382,7 +390,7 @@ fn a_platform_binary_run_directly_finds_the_main_package_beside_it_and_says_so_w
 
 #[test]
 fn a_first_npx_on_linux_x64_fetches_at_most_a_quarter_more_than_the_one_binary_package() {
-    let out = ktx_release::repo_root().join("target/tests-platforms/sizes");
+    let out = work_dir().join("sizes");
     let assert = release()
         .arg("--out")
         .arg(&out)
