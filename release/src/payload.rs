@@ -168,7 +168,8 @@ impl Payload {
         Self::merge(&projects, Some(&host), version)
     }
 
-    /// Merge `projects`, then `host` (the toolchain's runtime host) as one more project.
+    /// Merge `projects`, then `host` (the toolchain's runtime host) as one more project: each
+    /// part of the payload by its own step below.
     pub fn merge(projects: &[PyProject], host: Option<&PyProject>, version: &str) -> Result<Self> {
         let Some(first) = projects.first() else {
             bail!("no payload project given (--project DIR)");
@@ -176,169 +177,23 @@ impl Payload {
         let payload_projects = projects;
         let all: Vec<PyProject> = projects.iter().chain(host).cloned().collect();
         let projects = &all[..];
-        let mut by_name: BTreeMap<String, &PyProject> = BTreeMap::new();
-        for p in projects {
-            if p.project.version != version {
-                bail!(
-                    "{}: project.version: `{}` differs from the workspace version {version} (Cargo.toml); make them equal",
-                    p.file().display(),
-                    p.project.version
-                );
-            }
-            if let Some(other) = by_name.insert(normalize_name(&p.project.name), p) {
-                bail!(
-                    "{} and {} are both named `{}`; merge each project once",
-                    other.file().display(),
-                    p.file().display(),
-                    p.project.name
-                );
-            }
-        }
-
-        let mut packages: Vec<Package> = Vec::new();
-        for p in projects {
-            for (name, dir) in p.import_packages() {
-                if let Some(other) = packages.iter().find(|x| x.name == name) {
-                    bail!(
-                        "the import package `{name}` is shipped by both {} ({}) and {} ({}); one wheel can hold it once",
-                        other.project.display(),
-                        other.dir.display(),
-                        p.file().display(),
-                        dir.display()
-                    );
-                }
-                packages.push(Package {
-                    name,
-                    dir,
-                    project: p.file(),
-                });
-            }
-        }
-        packages.sort_by(|a, b| a.name.cmp(&b.name));
-
-        let merger = Merger { by_name: &by_name };
-        let mut dependencies = Vec::new();
-        let mut extras: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for p in projects {
-            for dep in &p.project.dependencies {
-                merger.add(
-                    &mut dependencies,
-                    dep,
-                    p,
-                    "project.dependencies",
-                    &mut Vec::new(),
-                )?;
-            }
-            for (extra, deps) in &p.project.optional_dependencies {
-                let field = format!("project.optional-dependencies.{extra}");
-                let target = extras.entry(extra.clone()).or_default();
-                for dep in deps {
-                    merger.add(target, dep, p, &field, &mut Vec::new())?;
-                }
-            }
-        }
-        let tidy = |v: &mut Vec<String>| {
-            v.sort();
-            v.dedup();
-        };
-        tidy(&mut dependencies);
-        extras.values_mut().for_each(tidy);
-
+        let by_name = one_version_one_name(projects, version)?;
+        let packages = merged_packages(projects)?;
+        let Requirements {
+            dependencies,
+            extras,
+        } = merged_requirements(projects, &by_name)?;
         let specs: Vec<&str> = projects
             .iter()
             .filter_map(|p| p.project.requires_python.as_deref())
             .collect();
         let requires_python = merge_requires_python(&specs)
             .map_err(|e| anyhow::anyhow!("project.requires-python: {e}"))?;
-
-        let mut scripts = BTreeMap::new();
-        let mut gui_scripts = BTreeMap::new();
-        let mut entry_points: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        let mut owners: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
-        for p in projects {
-            let mut merge_into = |map: &mut BTreeMap<String, String>,
-                                  group: &str,
-                                  field: &str,
-                                  from: &BTreeMap<String, String>|
-             -> Result<()> {
-                for (name, target) in from {
-                    if let Some(old) = map.get(name) {
-                        if old != target {
-                            let other = &owners[&(group.to_string(), name.clone())];
-                            bail!(
-                                "{}: {field}.{name}: `{target}` conflicts with `{old}` of {}; one name can have one target",
-                                p.file().display(),
-                                other.display()
-                            );
-                        }
-                    }
-                    owners.insert((group.to_string(), name.clone()), p.file());
-                    map.insert(name.clone(), target.clone());
-                }
-                Ok(())
-            };
-            merge_into(
-                &mut scripts,
-                "console_scripts",
-                "project.scripts",
-                &p.project.scripts,
-            )?;
-            merge_into(
-                &mut gui_scripts,
-                "gui_scripts",
-                "project.gui-scripts",
-                &p.project.gui_scripts,
-            )?;
-            for (group, eps) in &p.project.entry_points {
-                let field = format!("project.entry-points.{group}");
-                merge_into(
-                    entry_points.entry(group.clone()).or_default(),
-                    group,
-                    &field,
-                    eps,
-                )?;
-            }
-        }
-        if let Some(name) = scripts.keys().find(|n| gui_scripts.contains_key(*n)) {
-            bail!("`{name}` is both a console script and a GUI script of the payload; rename one");
-        }
-
-        let readme = match &first.project.readme {
-            None => None,
-            Some(Readme::Text { text, content_type }) => Some(ReadmeBody {
-                content_type: content_type.clone(),
-                body: text.clone(),
-                file: None,
-            }),
-            Some(Readme::File { path, content_type }) => {
-                let full = first.root.join(path);
-                let body = std::fs::read_to_string(&full).with_context(|| {
-                    format!(
-                        "the readme {} named in {}",
-                        full.display(),
-                        first.file().display()
-                    )
-                })?;
-                Some(ReadmeBody {
-                    content_type: content_type.clone(),
-                    body,
-                    file: Some(path.clone()),
-                })
-            }
-        };
-        let mut license_files = Vec::new();
-        for entry in std::fs::read_dir(&first.root)
-            .with_context(|| format!("cannot list {}", first.root.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().to_string();
-            if entry.file_type()?.is_file() && LICENSE_PREFIXES.iter().any(|p| name.starts_with(p))
-            {
-                license_files.push((name, entry.path()));
-            }
-        }
-        license_files.sort();
-
+        let Scripts {
+            scripts,
+            gui_scripts,
+            entry_points,
+        } = merged_scripts(projects)?;
         let own: Vec<String> = packages
             .iter()
             .filter(|p| payload_projects.iter().any(|x| x.file() == p.project))
@@ -352,14 +207,13 @@ impl Payload {
                 d.oneshot.as_deref()
             })?,
         };
-
         Ok(Payload {
             version: version.to_string(),
             summary: first.project.description.clone(),
             urls: first.project.urls.clone(),
             license: first.project.license.clone(),
-            license_files,
-            readme,
+            license_files: license_files(first)?,
+            readme: readme(first)?,
             requires_python,
             dependencies,
             extras,
@@ -651,4 +505,208 @@ impl Merger<'_> {
         }
         Ok(())
     }
+}
+
+/// Every project at the workspace version and under a name of its own; the projects by name.
+fn one_version_one_name<'a>(
+    projects: &'a [PyProject],
+    version: &str,
+) -> Result<BTreeMap<String, &'a PyProject>> {
+    let mut by_name: BTreeMap<String, &PyProject> = BTreeMap::new();
+    for p in projects {
+        if p.project.version != version {
+            bail!(
+                "{}: project.version: `{}` differs from the workspace version {version} (Cargo.toml); make them equal",
+                p.file().display(),
+                p.project.version
+            );
+        }
+        if let Some(other) = by_name.insert(normalize_name(&p.project.name), p) {
+            bail!(
+                "{} and {} are both named `{}`; merge each project once",
+                other.file().display(),
+                p.file().display(),
+                p.project.name
+            );
+        }
+    }
+    Ok(by_name)
+}
+
+/// The import packages of every project, each shipped once, sorted by name.
+fn merged_packages(projects: &[PyProject]) -> Result<Vec<Package>> {
+    let mut packages: Vec<Package> = Vec::new();
+    for p in projects {
+        for (name, dir) in p.import_packages() {
+            if let Some(other) = packages.iter().find(|x| x.name == name) {
+                bail!(
+                    "the import package `{name}` is shipped by both {} ({}) and {} ({}); one wheel can hold it once",
+                    other.project.display(),
+                    other.dir.display(),
+                    p.file().display(),
+                    dir.display()
+                );
+            }
+            packages.push(Package {
+                name,
+                dir,
+                project: p.file(),
+            });
+        }
+    }
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(packages)
+}
+
+/// What the merged payload requires: its dependencies and its extras.
+struct Requirements {
+    dependencies: Vec<String>,
+    extras: BTreeMap<String, Vec<String>>,
+}
+
+/// The dependencies and extras of every project (those on merged projects dropped), sorted.
+fn merged_requirements(
+    projects: &[PyProject],
+    by_name: &BTreeMap<String, &PyProject>,
+) -> Result<Requirements> {
+    let merger = Merger { by_name };
+    let mut dependencies = Vec::new();
+    let mut extras: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in projects {
+        for dep in &p.project.dependencies {
+            merger.add(
+                &mut dependencies,
+                dep,
+                p,
+                "project.dependencies",
+                &mut Vec::new(),
+            )?;
+        }
+        for (extra, deps) in &p.project.optional_dependencies {
+            let field = format!("project.optional-dependencies.{extra}");
+            let target = extras.entry(extra.clone()).or_default();
+            for dep in deps {
+                merger.add(target, dep, p, &field, &mut Vec::new())?;
+            }
+        }
+    }
+    let tidy = |v: &mut Vec<String>| {
+        v.sort();
+        v.dedup();
+    };
+    tidy(&mut dependencies);
+    extras.values_mut().for_each(tidy);
+    Ok(Requirements {
+        dependencies,
+        extras,
+    })
+}
+
+/// Console scripts, GUI scripts and entry points of every project; one name, one target.
+struct Scripts {
+    scripts: BTreeMap<String, String>,
+    gui_scripts: BTreeMap<String, String>,
+    entry_points: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn merged_scripts(projects: &[PyProject]) -> Result<Scripts> {
+    let mut scripts = BTreeMap::new();
+    let mut gui_scripts = BTreeMap::new();
+    let mut entry_points: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut owners: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    for p in projects {
+        let mut merge_into = |map: &mut BTreeMap<String, String>,
+                              group: &str,
+                              field: &str,
+                              from: &BTreeMap<String, String>|
+         -> Result<()> {
+            for (name, target) in from {
+                if let Some(old) = map.get(name) {
+                    if old != target {
+                        let other = &owners[&(group.to_string(), name.clone())];
+                        bail!(
+                            "{}: {field}.{name}: `{target}` conflicts with `{old}` of {}; one name can have one target",
+                            p.file().display(),
+                            other.display()
+                        );
+                    }
+                }
+                owners.insert((group.to_string(), name.clone()), p.file());
+                map.insert(name.clone(), target.clone());
+            }
+            Ok(())
+        };
+        merge_into(
+            &mut scripts,
+            "console_scripts",
+            "project.scripts",
+            &p.project.scripts,
+        )?;
+        merge_into(
+            &mut gui_scripts,
+            "gui_scripts",
+            "project.gui-scripts",
+            &p.project.gui_scripts,
+        )?;
+        for (group, eps) in &p.project.entry_points {
+            let field = format!("project.entry-points.{group}");
+            merge_into(
+                entry_points.entry(group.clone()).or_default(),
+                group,
+                &field,
+                eps,
+            )?;
+        }
+    }
+    if let Some(name) = scripts.keys().find(|n| gui_scripts.contains_key(*n)) {
+        bail!("`{name}` is both a console script and a GUI script of the payload; rename one");
+    }
+    Ok(Scripts {
+        scripts,
+        gui_scripts,
+        entry_points,
+    })
+}
+
+/// The first project's readme, read.
+fn readme(first: &PyProject) -> Result<Option<ReadmeBody>> {
+    Ok(match &first.project.readme {
+        None => None,
+        Some(Readme::Text { text, content_type }) => Some(ReadmeBody {
+            content_type: content_type.clone(),
+            body: text.clone(),
+            file: None,
+        }),
+        Some(Readme::File { path, content_type }) => {
+            let full = first.root.join(path);
+            let body = std::fs::read_to_string(&full).with_context(|| {
+                format!(
+                    "the readme {} named in {}",
+                    full.display(),
+                    first.file().display()
+                )
+            })?;
+            Some(ReadmeBody {
+                content_type: content_type.clone(),
+                body,
+                file: Some(path.clone()),
+            })
+        }
+    })
+}
+
+/// The first project's license files (LICENSE*, COPYING*, ...), sorted.
+fn license_files(first: &PyProject) -> Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&first.root)
+        .with_context(|| format!("cannot list {}", first.root.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if entry.file_type()?.is_file() && LICENSE_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            found.push((name, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
 }

@@ -48,93 +48,128 @@ impl BurstRun {
     }
 }
 
+/// What every row of the group needs: the staged package and wheel, Python 3.13, the warm uv
+/// cache and the runtime the queries use.
+struct Shaped {
+    dir: PathBuf,
+    wheel: PathBuf,
+    package: PathBuf,
+    python: PathBuf,
+    /// Only that interpreter's directory and the system's tools: uv finds it there, as a
+    /// user's PATH would.
+    path: String,
+    cache: PathBuf,
+    /// The queries' runtime, installed once (it fills the warm uv cache too).
+    root: PathBuf,
+}
+
+impl Shaped {
+    /// `ktx <args>` against the KTX-shaped package, with runtime root `root`.
+    fn ktx(&self, env: &super::BenchEnv, root: &Path, label: &str, args: &[&str]) -> Cmd {
+        ktx_cmd(env, root, label, args)
+            .env("KTX_PACKAGE_ROOT", &self.package)
+            .env("UV_CACHE_DIR", &self.cache)
+            .env("PATH", &self.path)
+    }
+
+    /// `sh -c SCRIPT` by hand, with the same uv cache and PATH, in a fresh `hand` directory.
+    fn by_hand(&self, label: &str, script: &str, hand: &Path) -> Cmd {
+        Cmd::new(label, "sh")
+            .args(["-c", script])
+            .env("UV_CACHE_DIR", &self.cache)
+            .env("PATH", &self.path)
+            .wipe(hand)
+            .after(format!("after rm -rf {}", hand.display()))
+    }
+}
+
 impl Bench<'_> {
     /// The KTX-shaped payload's rows (see the module's header).
     pub fn ktx_shaped(&mut self) -> Result<()> {
         eprintln!("==> bench: the KTX-shaped payload (python#semantic_layer + fixtures/payloads/ktx-shaped)");
+        let s = self.shaped_setup()?;
+        self.shaped_first_run(&s)?;
+        let oneshot = self.shaped_oneshot(&s)?;
+        self.shaped_daemon(&s, &oneshot)?;
+        self.shaped_burst(&s, &oneshot)
+    }
+
+    /// Stage the package, find Python 3.13, install the queries' runtime.
+    fn shaped_setup(&mut self) -> Result<Shaped> {
         let dir = self.env.dir.join("ktx-shaped");
         let projects = [
             PathBuf::from("python#semantic_layer"),
             PathBuf::from("fixtures/payloads/ktx-shaped"),
         ];
         let (wheel, package) = self.stage_payload(&projects, &dir)?;
-        let py = python313()?;
-        // Only that interpreter and the system's tools: uv finds it, as a user's PATH would.
+        let python = python313()?;
         let path = format!(
             "{}:/usr/local/bin:/usr/bin:/bin",
-            py.parent().unwrap_or(Path::new("/")).display()
+            python.parent().unwrap_or(Path::new("/")).display()
         );
-        let cache = dir.join("uv-cache");
-        let install_root = dir.join("runtime-first-run");
-        let root = dir.join("runtime");
-        let env = self.env;
-        let shaped = |root: &Path, label: &str, args: &[&str]| {
-            ktx_cmd(env, root, label, args)
-                .env("KTX_PACKAGE_ROOT", &package)
-                .env("UV_CACHE_DIR", &cache)
-                .env("PATH", &path)
+        let s = Shaped {
+            cache: dir.join("uv-cache"),
+            root: dir.join("runtime"),
+            dir,
+            wheel,
+            package,
+            python,
+            path,
         };
-        let quiet = |c: Cmd, what: &str| {
-            check(
-                c.command()
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status(),
-                what,
-            )
-        };
-        // The queries' runtime, installed once; it fills the warm uv cache too.
-        let _ = shaped(&root, "ktx runtime stop", &["runtime", "stop"]).check();
-        quiet(
-            shaped(
-                &root,
-                "ktx runtime install",
-                &["runtime", "install", "--yes"],
-            ),
+        let _ = s
+            .ktx(self.env, &s.root, "ktx runtime stop", &["runtime", "stop"])
+            .check();
+        let install = s.ktx(
+            self.env,
+            &s.root,
+            "ktx runtime install",
+            &["runtime", "install", "--yes"],
+        );
+        check(
+            install
+                .command()
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status(),
             "ktx runtime install (KTX-shaped payload)",
         )?;
+        Ok(s)
+    }
 
-        // 1. First run, warm uv cache: ktx against uv venv + uv pip install by hand.
-        let ours = shaped(
-            &install_root,
-            "ktx runtime install (empty root, warm uv cache)",
-            &["runtime", "install", "--yes"],
-        )
-        .env_remove("KTX_DAEMON")
-        .wipe(&install_root)
-        .after("after rm -rf the root");
-        let hand = dir.join("by-hand");
+    /// 1. First run, warm uv cache: ktx against uv venv + uv pip install by hand, and against
+    ///    that plus one run of the payload's one-shot entry.
+    fn shaped_first_run(&mut self, s: &Shaped) -> Result<()> {
+        let install_root = s.dir.join("runtime-first-run");
+        let ours = s
+            .ktx(
+                self.env,
+                &install_root,
+                "ktx runtime install (empty root, warm uv cache)",
+                &["runtime", "install", "--yes"],
+            )
+            .env_remove("KTX_DAEMON")
+            .wipe(&install_root)
+            .after("after rm -rf the root");
+        let hand = s.dir.join("by-hand");
         let script = format!(
             "{uv} venv -q --python {py} {h}/venv && {uv} pip install -q --python {h}/venv/bin/python {w}",
             uv = self.env.uv.display(),
-            py = py.display(),
+            py = s.python.display(),
             h = hand.display(),
-            w = wheel.display()
+            w = s.wheel.display()
         );
-        let by_hand = Cmd::new("uv venv + uv pip install (warm uv cache)", "sh")
-            .args(["-c", &script])
-            .env("UV_CACHE_DIR", &cache)
-            .env("PATH", &path)
-            .wipe(&hand)
-            .after(format!("after rm -rf {}", hand.display()));
+        let by_hand = s.by_hand("uv venv + uv pip install (warm uv cache)", &script, &hand);
         // The same by hand, then the payload's one-shot entry run once (what ktx's install
         // check runs): both then have paid the payload's first import.
-        let checked = Cmd::new(
+        let checked = s.by_hand(
             "uv venv + uv pip install + python -m ktx_daemon --help (warm uv cache)",
-            "sh",
-        )
-        .args([
-            "-c",
             &format!(
                 "{script} && {h}/venv/bin/python -I -m ktx_daemon --help >/dev/null",
                 h = hand.display()
             ),
-        ])
-        .env("UV_CACHE_DIR", &cache)
-        .env("PATH", &path)
-        .wipe(&hand)
-        .after(format!("after rm -rf {}", hand.display()));
+            &hand,
+        );
         let t = self.time(&[&ours, &by_hand, &checked], self.cold_runs, 1)?;
         self.row(
             "ktx-shaped-first-run",
@@ -166,11 +201,19 @@ impl Bench<'_> {
         );
         let _ = std::fs::remove_dir_all(&install_root);
         let _ = std::fs::remove_dir_all(&hand);
+        Ok(())
+    }
 
-        // 2. One-shot query: the KTX-shaped payload against ours.
+    /// 2. One-shot query: the KTX-shaped payload against ours; its timing, for the rows after.
+    fn shaped_oneshot(&mut self, s: &Shaped) -> Result<Timed> {
         let mut q = query_args(&self.env.demo);
         q.push("--no-daemon".into());
-        let oneshot = shaped(&root, "ktx sl query --no-daemon (KTX-shaped)", &as_str(&q));
+        let oneshot = s.ktx(
+            self.env,
+            &s.root,
+            "ktx sl query --no-daemon (KTX-shaped)",
+            &as_str(&q),
+        );
         let ours_oneshot = self
             .query()
             .arg("--no-daemon")
@@ -187,38 +230,53 @@ impl Bench<'_> {
                 max: None,
             },
         )?;
-        let shaped_oneshot = t[0].clone();
+        Ok(t[0].clone())
+    }
 
-        // 3. The same query through its running daemon, against its one-shot.
-        shaped(&root, "ktx runtime start", &["runtime", "start"])
+    /// 3. The same query through its running daemon, against its one-shot.
+    fn shaped_daemon(&mut self, s: &Shaped, oneshot: &Timed) -> Result<()> {
+        s.ktx(self.env, &s.root, "ktx runtime start", &["runtime", "start"])
             .check()
             .context("cannot start the KTX-shaped payload's daemon; hint: see `ktx runtime status` and the daemon log under target/bench/ktx-shaped/runtime")?;
         let mut q = query_args(&self.env.demo);
         q.push("--daemon".into());
-        let daemon_q = shaped(&root, "ktx sl query --daemon (KTX-shaped)", &as_str(&q));
+        let daemon_q = s.ktx(
+            self.env,
+            &s.root,
+            "ktx sl query --daemon (KTX-shaped)",
+            &as_str(&q),
+        );
         let t = self.time(&[&daemon_q], self.runs, 2)?;
         self.row(
             "ktx-shaped-daemon",
             "KTX-shaped payload, query through the running daemon vs one-shot",
             &t[0],
-            Some(&shaped_oneshot),
+            Some(oneshot),
             Verdict::Faster {
                 who: "daemon",
                 min: None,
             },
             None,
         );
-        let _ = shaped(&root, "ktx runtime stop", &["runtime", "stop"]).check();
+        let _ = s
+            .ktx(self.env, &s.root, "ktx runtime stop", &["runtime", "stop"])
+            .check();
+        Ok(())
+    }
 
-        // 4. A burst of plain queries (KTX_DAEMON unset) from no daemon, in total.
-        let plain = shaped(
-            &root,
-            &format!("{BURST} x ktx sl query (no flags, KTX_DAEMON unset)"),
-            &as_str(&query_args(&self.env.demo)),
-        )
-        .env_remove("KTX_DAEMON");
-        let stop = shaped(&root, "ktx runtime stop", &["runtime", "stop"]);
-        let layout = ktx_bootstrap::paths::Layout::resolve(Some(&root), ktx_bootstrap::VERSION)
+    /// 4. A burst of plain queries (KTX_DAEMON unset) from no daemon, in total, against three
+    ///    one-shot queries.
+    fn shaped_burst(&mut self, s: &Shaped, oneshot: &Timed) -> Result<()> {
+        let plain = s
+            .ktx(
+                self.env,
+                &s.root,
+                &format!("{BURST} x ktx sl query (no flags, KTX_DAEMON unset)"),
+                &as_str(&query_args(&self.env.demo)),
+            )
+            .env_remove("KTX_DAEMON");
+        let stop = s.ktx(self.env, &s.root, "ktx runtime stop", &["runtime", "stop"]);
+        let layout = ktx_bootstrap::paths::Layout::resolve(Some(&s.root), ktx_bootstrap::VERSION)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut runs = Vec::new();
         for _ in 0..self.cold_runs {
@@ -226,7 +284,7 @@ impl Bench<'_> {
         }
         let _ = stop.check();
         let totals = Stats::of(runs.iter().map(BurstRun::total).collect());
-        let one = &shaped_oneshot.stats;
+        let one = &oneshot.stats;
         let three = Stats {
             median: one.median * 3,
             min: one.min * 3,
@@ -253,7 +311,7 @@ impl Bench<'_> {
             },
             Some(&Timed {
                 label: "3 x ktx sl query --no-daemon (KTX-shaped)".into(),
-                shown: format!("3 x {}", shaped_oneshot.shown),
+                shown: format!("3 x {}", oneshot.shown),
                 stats: three,
             }),
             Verdict::Custom {
