@@ -72,17 +72,8 @@ pub fn matrix(
         pack_previous: &pack_previous,
     };
     let results = smoke::run(repo, &opts)?;
-    println!("\n{}", report::table(&results));
-    std::fs::write(out.join("junit.xml"), report::junit(&results))?;
-    std::fs::write(
-        out.join("report.json"),
-        serde_json::to_string_pretty(&report::json(&results))?,
-    )?;
-    eprintln!(
-        "reports: {} and {}",
-        out.join("junit.xml").display(),
-        out.join("report.json").display()
-    );
+    let [junit, json] = report::write(&results, &out)?;
+    eprintln!("reports: {} and {}", junit.display(), json.display());
     let (_, failed, _) = report::counts(&results);
     if failed > 0 {
         anyhow::bail!(

@@ -203,32 +203,58 @@ fn import(rootfs: &Path, tag: &str, arch: Option<&str>) -> Result<()> {
     ))
 }
 
-/// Put the pinned uv at /usr/local/bin/uv of the rootfs (from its wheel on the index).
-fn install_uv(rootfs: &Path) -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let st = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "-d",
-        ])
-        .arg(tmp.path())
-        .arg(format!("uv=={}", crate::uvpin::UV_VERSION))
+/// The pinned uv's wheel from the package index (`pip download`, for `platform` when given,
+/// e.g. win_amd64), opened: the images take uv's own executables from it.
+pub(super) fn uv_wheel(
+    platform: Option<&str>,
+    into: &Path,
+) -> Result<(std::path::PathBuf, zip::ZipArchive<std::fs::File>)> {
+    let version = crate::uvpin::UV_VERSION;
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+    ]);
+    if let Some(p) = platform {
+        pip.args(["--platform", p]);
+    }
+    let st = pip
+        .arg("-d")
+        .arg(into)
+        .arg(format!("uv=={version}"))
         .status()?;
     if !st.success() {
-        bail!("pip download uv=={} failed", crate::uvpin::UV_VERSION);
+        bail!(
+            "pip download uv=={version}{} failed; hint: the package index must serve uv's wheel{}",
+            platform
+                .map(|p| format!(" --platform {p}"))
+                .unwrap_or_default(),
+            platform.map(|p| format!(" for {p}")).unwrap_or_default()
+        );
     }
-    let wheel = std::fs::read_dir(tmp.path())?
+    let wheel = std::fs::read_dir(into)?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .context("no uv wheel downloaded")?;
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel)?)?;
+        .with_context(|| {
+            format!(
+                "pip downloaded no uv wheel{}",
+                platform.map(|p| format!(" for {p}")).unwrap_or_default()
+            )
+        })?;
+    let zip = zip::ZipArchive::new(std::fs::File::open(&wheel)?)?;
+    Ok((wheel, zip))
+}
+
+/// Put the pinned uv at /usr/local/bin/uv of the rootfs (from its wheel on the index).
+fn install_uv(rootfs: &Path) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (_, mut zip) = uv_wheel(None, tmp.path())?;
     let name = zip
         .file_names()
         .find(|n| n.contains(".data/scripts/") && n.ends_with("/uv"))

@@ -235,31 +235,7 @@ pub fn make_musl_only_root(recipe: &ImageRecipe, rootfs: &Path) -> Result<()> {
 /// version tagged win_amd64 on the package index (`pip download --platform win_amd64`).
 pub fn install_uv_windows(rootfs: &Path) -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let version = crate::uvpin::UV_VERSION;
-    run(
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--only-binary",
-                ":all:",
-                "--platform",
-                "win_amd64",
-                "-d",
-            ])
-            .arg(tmp.path())
-            .arg(format!("uv=={version}")),
-        &format!("pip download uv=={version} --platform win_amd64 (hint: the package index must serve uv's Windows wheel)"),
-    )?;
-    let wheel = std::fs::read_dir(tmp.path())?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .context("pip downloaded no uv wheel for win_amd64")?;
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel)?)?;
+    let (wheel, mut zip) = super::container::uv_wheel(Some("win_amd64"), tmp.path())?;
     let dest = rootfs.join("opt/uv-windows");
     std::fs::create_dir_all(&dest)?;
     let mut found = 0;

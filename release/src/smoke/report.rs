@@ -18,6 +18,19 @@ pub struct CheckResult {
     pub took: Duration,
 }
 
+/// Print the table and write `junit.xml` and `report.json` into `out`; the two files' paths.
+pub fn write(
+    results: &[CheckResult],
+    out: &std::path::Path,
+) -> anyhow::Result<[std::path::PathBuf; 2]> {
+    std::fs::create_dir_all(out)?;
+    println!("\n{}", table(results));
+    let files = [out.join("junit.xml"), out.join("report.json")];
+    std::fs::write(&files[0], junit(results))?;
+    std::fs::write(&files[1], serde_json::to_string_pretty(&json(results))?)?;
+    Ok(files)
+}
+
 pub fn table(results: &[CheckResult]) -> String {
     let mut cells: Vec<&str> = Vec::new();
     let mut checks: Vec<&str> = Vec::new();
